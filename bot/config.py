@@ -1,0 +1,346 @@
+"""Typed settings: `config.toml` plus the environment, validated once at start and then injected.
+
+`load_config(path)` returns a frozen `Config` or raises `ConfigError`, whose `problems` are
+one-line explanations ("lectures.start: ...") that `coursebot check` prints.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+
+_DURATION = re.compile(r"^(\d+)\s*([dhm])$")
+_RELATIVE_INSTANT = re.compile(r"^W(\d+)\s+(Mon|Tue|Wed|Thu|Fri|Sat|Sun)\s+(\d{1,2}:\d{2})$")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; `problems` holds one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def parse_hhmm(value: Any) -> time:
+    """Parse "HH:MM" (24 h). Raises ValueError with a readable reason."""
+    if isinstance(value, time):
+        return value
+    if not isinstance(value, str) or not re.fullmatch(r"\d{1,2}:\d{2}", value.strip()):
+        raise ValueError(f"{value!r} is not a time in HH:MM form")
+    hours, minutes = (int(part) for part in value.strip().split(":"))
+    if hours > 23 or minutes > 59:
+        raise ValueError(f"{value!r} is not a time of day")
+    return time(hours, minutes)
+
+
+def parse_offsets(value: Any) -> tuple[timedelta, ...]:
+    """Parse "7d,1d,1h,30m" into durations, largest first. Raises ValueError."""
+    if isinstance(value, tuple):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a list of offsets like '7d,1d,1h'")
+    offsets = []
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        match = _DURATION.match(part)
+        if not match:
+            raise ValueError(f"{part!r} is not an offset like 7d, 1h or 30m")
+        amount, unit = int(match.group(1)), match.group(2)
+        if amount == 0:
+            raise ValueError(f"{part!r} is zero")
+        offsets.append(
+            {"d": timedelta(days=amount), "h": timedelta(hours=amount), "m": timedelta(minutes=amount)}[unit]
+        )
+    return tuple(sorted(set(offsets), reverse=True))
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not an IANA timezone such as Asia/Seoul") from None
+    return value
+
+
+def _check_instant_spec(value: str) -> str:
+    text = value.strip()
+    if _RELATIVE_INSTANT.match(text):
+        parse_hhmm(text.rsplit(" ", 1)[1])
+        return text
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{value!r} is neither 'YYYY-MM-DD HH:MM' nor 'W<week> <weekday> HH:MM'") from None
+    return text
+
+
+def _check_pattern(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as error:
+        raise ValueError(f"{value!r} is not a regular expression: {error}") from None
+    return value
+
+
+TimeOfDay = Annotated[time, BeforeValidator(parse_hhmm)]
+Offsets = Annotated[tuple[timedelta, ...], BeforeValidator(parse_offsets)]
+InstantSpec = Annotated[str, AfterValidator(_check_instant_spec)]
+Timezone = Annotated[str, AfterValidator(_check_timezone)]
+PositiveInt = Annotated[int, Field(ge=1)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StaffMember(_Section):
+    name: str
+    role: Literal["instructor", "ta"]
+    email: str = ""
+
+
+class Link(_Section):
+    label: str
+    url: str
+
+
+class Grading(_Section):
+    attendance: int = Field(ge=0, le=100)
+    presentation: int = Field(ge=0, le=100)
+    proposal: int = Field(ge=0, le=100)
+    final: int = Field(ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _adds_up(self) -> Grading:
+        total = self.attendance + self.presentation + self.proposal + self.final
+        if total != 100:
+            raise ValueError(f"the weights add up to {total}, not 100")
+        return self
+
+
+class CourseSection(_Section):
+    code: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    term: str = Field(min_length=1)
+    institution: str = ""
+    timezone: Timezone = "Asia/Seoul"
+    first_monday: date
+    weeks: PositiveInt = 16
+    description: str = ""
+    staff: tuple[StaffMember, ...] = ()
+    links: tuple[Link, ...] = ()
+    grading: Grading
+
+    @model_validator(mode="after")
+    def _monday(self) -> CourseSection:
+        if self.first_monday.weekday() != 0:
+            raise ValueError(f"first_monday {self.first_monday} is a {WEEKDAYS[self.first_monday.weekday()]}")
+        return self
+
+
+class Holiday(_Section):
+    date: date
+    name: str = "Holiday"
+
+
+class LecturesSection(_Section):
+    days: tuple[Weekday, ...] = Field(min_length=1)
+    start: TimeOfDay
+    end: TimeOfDay
+    room: str = ""
+    no_class_weeks: tuple[int, ...] = ()
+    holidays: tuple[Holiday, ...] = ()
+
+
+class ScheduleSection(_Section):
+    topics: tuple[str, ...]
+
+
+class PapersSection(_Section):
+    capacity: PositiveInt = 2
+    per_week: PositiveInt = 3
+    first_week: PositiveInt = 9
+    last_week: PositiveInt = 15
+    talk_day: Weekday = "Wed"
+    talk_minutes: PositiveInt = 20
+    qa_minutes: int = Field(default=5, ge=0)
+    max_per_student: PositiveInt = 1
+    signup_opens: str = "paper_list"
+    signup_closes: str = "signup"
+    sample_csv: str = ""
+
+
+class GroupsSection(_Section):
+    max_size: PositiveInt = 3
+    lock_at: str = ""
+    invite_hours: PositiveInt = 48
+    create_channels: bool = False
+    channel_category: str = "Project Groups"
+
+
+class AttendanceSection(_Section):
+    code_length: int = Field(default=6, ge=4, le=12)
+    minutes_open: PositiveInt = 10
+    rotate_seconds: int = Field(default=15, ge=5)
+    max_wrong_attempts: PositiveInt = 3
+    late_after_minutes: int = Field(default=10, ge=0)
+    warn_at: tuple[PositiveInt, ...] = (1, 2)
+    fail_at: PositiveInt = 3
+
+
+class OfficeHoursSection(_Section):
+    day: Weekday
+    start: TimeOfDay
+    end: TimeOfDay
+    place: str
+    note: str = ""
+    remind: Offsets = (timedelta(hours=1),)
+
+
+class RemindersSection(_Section):
+    dm_per_second: float = Field(default=5, gt=0, le=50)
+    talk_remind: Offsets = (timedelta(days=2),)
+    talk_morning: str = "08:00"
+
+
+class RegistrationSection(_Section):
+    student_id_pattern: Annotated[str, AfterValidator(_check_pattern)] = r"^\d{8}$"
+
+
+class Deadline(_Section):
+    key: str = Field(pattern=r"^[a-z0-9_]{1,32}$")
+    title: str = Field(min_length=1, max_length=200)
+    due: InstantSpec
+    remind: Offsets = (timedelta(days=7), timedelta(days=1), timedelta(hours=1))
+
+
+class RolesSection(_Section):
+    instructor: str = "Instructor"
+    ta: str = "TA"
+    student: str = "Student"
+
+
+class ChannelsSection(_Section):
+    announcements: str = "announcements"
+    ta_log: str = "ta-log"
+    fallback: str = "bot-notices"
+
+
+class DiscordSection(_Section):
+    guild_id: int = Field(default=0, ge=0)
+    sync_commands: bool = True
+    api_base: str = ""
+    gateway_url: str = ""
+    roles: RolesSection = RolesSection()
+    channels: ChannelsSection = ChannelsSection()
+
+
+class DatabaseSection(_Section):
+    url: str = "sqlite+aiosqlite:///data/coursebot.db"
+
+
+class Config(_Section):
+    """The whole validated configuration. `token` is a secret: it never appears in a repr or log."""
+
+    course: CourseSection
+    lectures: LecturesSection
+    schedule: ScheduleSection
+    papers: PapersSection = PapersSection()
+    groups: GroupsSection = GroupsSection()
+    attendance: AttendanceSection = AttendanceSection()
+    office_hours: OfficeHoursSection
+    reminders: RemindersSection = RemindersSection()
+    registration: RegistrationSection = RegistrationSection()
+    deadlines: tuple[Deadline, ...] = ()
+    discord: DiscordSection = DiscordSection()
+    database: DatabaseSection = DatabaseSection()
+    token: SecretStr | None = None
+    source: str = ""
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.course.timezone)
+
+    def deadline(self, key: str) -> Deadline | None:
+        return next((d for d in self.deadlines if d.key == key), None)
+
+
+class Environment(BaseSettings):
+    """What comes from the environment: the token (a secret) and an optional database URL."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+
+    discord_token: SecretStr | None = None
+    database_url: str | None = None
+
+
+def _format_location(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1:] = [f"{parts[-1]}[{item}]"] if parts else [f"[{item}]"]
+        elif not item.startswith(("function-", "tagged-union")):
+            parts.append(item)
+    return ".".join(parts) or "(top level)"
+
+
+def _explain(error: ValidationError) -> list[str]:
+    lines = []
+    for item in error.errors():
+        message = item["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        if item["type"] == "missing":
+            message = "is required but missing"
+        elif item["type"] == "extra_forbidden":
+            message = "is not a known key (typo?)"
+        lines.append(f"{_format_location(tuple(item['loc']))}: {message}")
+    return lines
+
+
+def parse_config(data: dict[str, Any], *, environment: Environment | None = None, source: str = "") -> Config:
+    """Validate a decoded TOML document. Raises ConfigError listing every problem."""
+    environment = environment if environment is not None else Environment()
+    data = dict(data)
+    if environment.database_url:
+        data["database"] = {**data.get("database", {}), "url": environment.database_url}
+    data["token"] = environment.discord_token
+    data["source"] = source
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(_explain(error)) from None
+    from bot.calendar import CourseCalendar  # the calendar checks what needs the dates resolved
+
+    problems = CourseCalendar(config).problems()
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def load_config(path: str | Path, *, environment: Environment | None = None) -> Config:
+    """Read and validate `path`. Raises ConfigError (missing file, bad TOML, invalid values)."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: no such file"]) from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError([f"{path}: not valid TOML: {error}"]) from None
+    return parse_config(data, environment=environment, source=str(path))

@@ -1,0 +1,325 @@
+"""`coursebot sandbox`: the real bot (same cogs, services and database code) against simcord's
+in-process Discord, on a simulated course server. No token, no network.
+
+Type lines such as `alice: /register student_id:20251234 name:Alice Kim` or `ta: /ta student
+member:alice`; `alice: click Accept` presses a button on the last message alice got. Lines starting
+with `!` talk to the sandbox itself (`!help`).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import discord
+import simcord
+
+from bot.app import CourseBot
+from bot.calendar import CourseCalendar
+from bot.clock import Clock
+from bot.config import Config, parse_offsets
+
+SANDBOX_GUILD_ID = 1_100_000_000_000_000_001
+PEOPLE = (
+    ("prof", "instructor"),
+    ("ta", "ta"),
+    ("alice", "student"),
+    ("bob", "student"),
+    ("carol", "student"),
+    ("dave", "student"),
+    ("erin", "student"),
+)
+HELP = """\
+Lines look like `NAME: /command option:value other:more words`, e.g.
+  alice: /register student_id:20251234 name:Alice Kim
+  ta: /ta student member:alice
+  alice: click Accept            (press a button on the last message alice got)
+People: {people}
+Sandbox commands: !help, !who, !time, !advance 1d (or 2h, 30m), !commands, !quit"""
+_TIMESTAMP = re.compile(r"<t:(-?\d+)(?::([tTdDfFR]))?>")
+_OPTION = re.compile(r"(?:^|\s)([a-z_][a-z0-9_]*):")
+
+
+@dataclass
+class Outcome:
+    lines: list[str]
+
+
+class Sandbox:
+    """A simulated course server with the real bot in it."""
+
+    def __init__(self, env: simcord.Env, bot: CourseBot, clock: Clock, write: Callable[[str], None]) -> None:
+        self.env, self.bot, self.clock, self.write = env, bot, clock, write
+        self.calendar = CourseCalendar(bot.config)
+        self.people: dict[str, simcord.MemberActor] = {}
+        self.users: dict[str, simcord.UserHandle] = {}
+        self.last_seen: dict[str, discord.Message] = {}
+
+    def build_server(self, config: Config) -> None:
+        guild = self.env.create_guild(f"{config.course.code} {config.course.term}", id=SANDBOX_GUILD_ID)
+        roles = {
+            "instructor": guild.create_role(config.discord.roles.instructor, permissions=discord.Permissions(manage_guild=True)),
+            "ta": guild.create_role(config.discord.roles.ta, permissions=discord.Permissions(manage_guild=True)),
+            "student": guild.create_role(config.discord.roles.student),
+        }
+        self.general = guild.create_text_channel("general")
+        for name in {config.discord.channels.announcements, config.discord.channels.ta_log, config.discord.channels.fallback}:
+            guild.create_text_channel(name)
+        self.guild = guild
+        for name, role in PEOPLE:
+            self.users[name] = self.env.create_user(name)
+            self.people[name] = guild.add_member(self.users[name], roles=[roles[role]])
+
+    # ---- rendering -------------------------------------------------------------------------
+    def render_time(self, match: re.Match[str]) -> str:
+        instant = datetime.fromtimestamp(int(match.group(1)), UTC).astimezone(self.calendar.tz)
+        if match.group(2) == "R":
+            delta = instant - self.clock.now()
+            return _relative(delta)
+        return f"{instant:%a %Y-%m-%d %H:%M} {instant.tzname()}"
+
+    def render_text(self, text: str) -> str:
+        text = _TIMESTAMP.sub(self.render_time, text)
+        for name, person in self.people.items():
+            text = text.replace(f"<@{person.id}>", f"@{name}").replace(f"<@!{person.id}>", f"@{name}")
+        return text
+
+    def render_message(self, content: str, embeds: list[discord.Embed], components: Any = None) -> list[str]:
+        lines = self.render_text(content).splitlines() if content else []
+        for item in embeds:
+            if item.title:
+                lines.append(f"== {self.render_text(item.title)} ==")
+            if item.description:
+                lines.extend(self.render_text(item.description).splitlines())
+            for field in item.fields:
+                lines.append(f"-- {self.render_text(field.name or '')}:")
+                lines.extend(f"   {line}" for line in self.render_text(field.value or "").splitlines())
+            if item.footer and item.footer.text:
+                lines.append(f"({self.render_text(item.footer.text)})")
+        labels = _button_labels(components)
+        if labels:
+            lines.append("buttons: " + " ".join(f"[{label}]" for label in labels))
+        return lines
+
+    # ---- acting --------------------------------------------------------------------------
+    def _snapshot(self) -> dict[int, set[int]]:
+        return {channel.id: {m.id for m in channel.history()} for channel in self._channels()}
+
+    def _channels(self) -> list[simcord.ChannelHandle]:
+        channels = [c for c in self.guild.channels.values() if not c.is_thread]
+        return channels + [user.dm_channel for user in self.users.values()]
+
+    def _channel_label(self, channel: simcord.ChannelHandle) -> str:
+        for name, user in self.users.items():
+            if user.dm_channel.id == channel.id:
+                return f"DM to {name}"
+        return f"#{channel.name}"
+
+    def _new_messages(self, before: dict[int, set[int]]) -> list[str]:
+        lines = []
+        for channel in self._channels():
+            for message in channel.history():
+                if message.id in before.get(channel.id, set()):
+                    continue
+                label = self._channel_label(channel)
+                if label.startswith("DM to "):
+                    self.last_seen[label.removeprefix("DM to ")] = message
+                body = self.render_message(message.content, message.embeds, _components_of(message))
+                lines.append(f"[{label}] " + (body[0] if body else ""))
+                lines.extend(f"    {line}" for line in body[1:])
+        return lines
+
+    async def run_line(self, line: str) -> bool:
+        """Run one input line; False when the sandbox should stop."""
+        line = line.strip()
+        if not line or line.startswith("#"):
+            return True
+        if line.startswith("!"):
+            return self.sandbox_command(line[1:].split())
+        who, _, rest = line.partition(":")
+        who = who.strip().lower()
+        if who not in self.people or not rest.strip():
+            self.write(f"?? `{line}`: start with one of {', '.join(self.people)} and a colon, or type !help")
+            return True
+        rest = rest.strip()
+        before = self._snapshot()
+        try:
+            if rest.startswith("/"):
+                result = await self.slash(who, rest[1:])
+                self.write_result(who, result)
+            elif rest.lower().startswith("click "):
+                result = await self.click(who, rest[6:].strip())
+                self.write_result(who, result)
+            else:
+                self.write(f"?? `{rest}`: type a slash command (/course) or `click LABEL`")
+        except (simcord.BackendError, simcord.SetupError, ValueError, KeyError) as error:
+            self.write(f"!! {error}")
+        for out in self._new_messages(before):
+            self.write(out)
+        return True
+
+    async def slash(self, who: str, text: str) -> simcord.InteractionResult:
+        first = _OPTION.search(" " + text)
+        path = (" " + text)[: first.start()].strip() if first else text.strip()
+        options_text = (" " + text)[first.start() :] if first else ""
+        command = self.bot.tree.get_command(path.split()[0])
+        for part in path.split()[1:]:
+            command = command.get_command(part) if isinstance(command, discord.app_commands.Group) else None
+        if command is None or isinstance(command, discord.app_commands.Group):
+            raise ValueError(f"/{path} is not a command; try !commands")
+        options = {}
+        pieces = _OPTION.split(options_text)
+        for name, value in zip(pieces[1::2], pieces[2::2], strict=True):
+            options[name] = self.coerce(command, name, value.strip())
+        return await self.people[who].slash(self.general, path, **options)
+
+    def coerce(self, command: Any, name: str, value: str) -> Any:
+        parameter = next((p for p in command.parameters if p.name == name), None)
+        if parameter is None:
+            raise ValueError(f"/{command.qualified_name} has no option `{name}`")
+        kind = parameter.type
+        option = discord.AppCommandOptionType
+        if kind is option.integer:
+            return int(value)
+        if kind is option.number:
+            return float(value)
+        if kind is option.boolean:
+            return value.lower() in ("true", "yes", "1", "on")
+        if kind in (option.user, option.mentionable):
+            return self.people[value.lstrip("@").lower()]
+        return value
+
+    async def click(self, who: str, label: str) -> simcord.InteractionResult:
+        message = self.last_seen.get(who)
+        if message is None:
+            raise ValueError(f"{who} has no message with buttons to click")
+        return await self.people[who].click(message, label=label)
+
+    def write_result(self, who: str, result: simcord.InteractionResult) -> None:
+        messages = ([result.response] if result.response else []) + list(result.followups)
+        if result.modal:
+            self.write(f"[form for {who}] {result.modal.get('title', '')}")
+        for response in messages:
+            tag = "only you" if response.ephemeral else "everyone"
+            body = self.render_message(response.content, response.embeds, response.components)
+            self.write(f"[{who} · {tag}] " + (body[0] if body else ""))
+            for line in body[1:]:
+                self.write(f"    {line}")
+            if response.components:
+                self.last_seen[who] = response.message
+        if not messages and not result.modal:
+            self.write(f"[{who}] (no reply)" if not result.acknowledged else f"[{who}] (acknowledged)")
+
+    def sandbox_command(self, words: list[str]) -> bool:
+        verb = words[0].lower() if words else "help"
+        if verb in ("quit", "exit"):
+            return False
+        if verb == "who":
+            for name, role in PEOPLE:
+                self.write(f"{name}: {role}")
+        elif verb == "time":
+            now = self.clock.now().astimezone(self.calendar.tz)
+            self.write(f"now: {now:%a %Y-%m-%d %H:%M %Z}, week {self.calendar.current_week(now) or '-'}")
+        elif verb == "advance" and len(words) == 2:
+            (delta,) = parse_offsets(words[1]) or (timedelta(0),)
+            self.clock.advance(delta)
+            self.sandbox_command(["time"])
+        elif verb == "commands":
+            self.write(" ".join(f"/{c}" for c in self.people["ta"].available_commands(self.general)))
+        else:
+            self.write(HELP.format(people=", ".join(self.people)))
+        return True
+
+
+def _relative(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    span = abs(seconds)
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if span >= size:
+            amount = span // size
+            text = f"{amount} {unit}{'s' if amount != 1 else ''}"
+            return f"in {text}" if seconds > 0 else f"{text} ago"
+    return "now"
+
+
+def _components_of(message: discord.Message) -> list[dict[str, Any]]:
+    return [row.to_dict() for row in message.components]  # type: ignore[misc]
+
+
+def _button_labels(components: Any) -> list[str]:
+    labels: list[str] = []
+    for row in components or []:
+        for child in row.get("components", []) if isinstance(row, dict) else []:
+            if child.get("type") == 2 and child.get("label"):
+                labels.append(child["label"])
+    return labels
+
+
+def default_start(config: Config, now: datetime) -> tuple[datetime, str | None]:
+    """Today if it is inside the term; otherwise the first lecture of week 2, with a note saying so."""
+    calendar = CourseCalendar(config)
+    if calendar.current_week(now) is not None:
+        return now, None
+    week_two = calendar.lectures_in_week(2) or calendar.lectures
+    start = week_two[0].starts_at
+    return start, f"today is outside the term; the clock starts at the first lecture of week 2 ({start:%Y-%m-%d %H:%M %Z})"
+
+
+async def run_sandbox(
+    config: Config,
+    *,
+    start: datetime | None,
+    script: Iterable[str] | None,
+    database_url: str | None = None,
+    write: Callable[[str], None] = print,
+) -> int:
+    """Run the sandbox on `script` lines, or interactively when `script` is None."""
+    from bot.clock import system_now
+
+    note = None
+    if start is None:
+        start, note = default_start(config, system_now())
+    with tempfile.TemporaryDirectory(prefix="coursebot-sandbox-") as folder:
+        url = database_url or f"sqlite+aiosqlite:///{Path(folder) / 'sandbox.db'}"
+        discord_config = config.discord.model_copy(update={"guild_id": SANDBOX_GUILD_ID, "api_base": "", "gateway_url": ""})
+        config = config.model_copy(update={"discord": discord_config, "database": config.database.model_copy(update={"url": url})})
+        clock = Clock(start=start)
+        bot = CourseBot(config, clock=clock)
+        env = simcord.Env(bot, check_errors=False, settle_timeout=30.0)
+        sandbox = Sandbox(env, bot, clock, write)
+        sandbox.build_server(config)
+        await env.start()
+        try:
+            local = clock.now().astimezone(config.tz)
+            write(note or f"clock starts at {local:%Y-%m-%d %H:%M %Z}")
+            write(f"sandbox: {config.course.code} on a simulated server with {', '.join(sandbox.people)} — !help for help")
+            if script is not None:
+                for line in script:
+                    if line.strip() and not line.strip().startswith("#"):
+                        write(f"> {line.strip()}")
+                    if not await sandbox.run_line(line):
+                        break
+            else:
+                await _interactive(sandbox)
+        finally:
+            await env.shutdown()
+    return 0
+
+
+async def _interactive(sandbox: Sandbox) -> None:
+    import asyncio
+
+    while True:
+        try:
+            line = await asyncio.to_thread(input, "coursebot> ")
+        except EOFError:
+            break
+        if not await sandbox.run_line(line):
+            break
+    sys.stdout.flush()

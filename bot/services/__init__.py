@@ -1,0 +1,27 @@
+"""Feature services: plain async code that owns the rules. No discord import here.
+
+Each service function takes the `Services` bundle (database, clock, config, calendar) first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.calendar import CourseCalendar
+from bot.clock import Clock
+from bot.config import Config
+from bot.db import Database
+
+
+@dataclass(frozen=True)
+class Services:
+    """What every service needs, injected once at start-up."""
+
+    db: Database
+    clock: Clock
+    config: Config
+    calendar: CourseCalendar
+
+    def now(self) -> datetime:
+        return self.clock.now()

@@ -1,0 +1,132 @@
+"""Students: who the bot knows, and `/register` (student id and name, used in exports)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db import audit
+from bot.db.models import Student
+from bot.errors import Conflict, InvalidInput
+from bot.services import Services
+
+NAME_MAX = 100
+_MENTION = re.compile(r"<[@#][!&]?\d+>|@everyone|@here|<@&\d+>", re.IGNORECASE)
+_MARKDOWN = re.compile(r"[`*_~|>\\]")
+
+
+@dataclass(frozen=True)
+class Registration:
+    discord_id: int
+    student_id: str
+    name: str
+    previous_student_id: str | None
+    previous_name: str | None
+
+    @property
+    def is_correction(self) -> bool:
+        return self.previous_student_id is not None
+
+
+def clean_name(name: str) -> str:
+    """Collapse whitespace and refuse mentions, markdown and control characters. Raises InvalidInput."""
+    cleaned = " ".join(name.split())
+    if not 1 <= len(cleaned) <= NAME_MAX:
+        raise InvalidInput(f"A name must be 1–{NAME_MAX} characters.")
+    if _MENTION.search(cleaned) or "@" in cleaned:
+        raise InvalidInput("A name cannot contain mentions or @.")
+    if _MARKDOWN.search(cleaned) or any(not ch.isprintable() for ch in cleaned):
+        raise InvalidInput("A name cannot contain formatting characters such as ` * _ ~ | > \\.")
+    return cleaned
+
+
+def clean_student_id(services: Services, student_id: str) -> str:
+    """Trim and check the id against `registration.student_id_pattern`. Raises InvalidInput."""
+    cleaned = student_id.strip()
+    if not re.fullmatch(services.config.registration.student_id_pattern, cleaned):
+        shown = cleaned[:32].replace("`", "")
+        raise InvalidInput(f"`{shown}` is not a valid student id for this course (e.g. 20251234).")
+    return cleaned
+
+
+async def ensure_student(
+    session: AsyncSession, *, discord_id: int, discord_name: str | None, joined_at: datetime
+) -> Student:
+    """The student row for `discord_id`, created on first sight (inside the caller's transaction)."""
+    student = await session.get(Student, discord_id, with_for_update=True)
+    if student is None:
+        student = Student(discord_id=discord_id, discord_name=discord_name, joined_at=joined_at)
+        session.add(student)
+        await session.flush()
+    elif discord_name and student.discord_name != discord_name:
+        student.discord_name = discord_name
+    return student
+
+
+async def register(
+    services: Services,
+    *,
+    discord_id: int,
+    discord_name: str | None,
+    joined_at: datetime | None,
+    student_id: str,
+    name: str,
+) -> Registration:
+    """Link a Discord account to a student id and name; re-running corrects them.
+
+    Raises InvalidInput (bad id or name) or Conflict (the id belongs to another account).
+    """
+    student_id = clean_student_id(services, student_id)
+    name = clean_name(name)
+    now = services.now()
+    try:
+        joined = min(joined_at, now) if joined_at else now
+        return await _register(services, discord_id, discord_name, joined, student_id, name, now)
+    except IntegrityError:  # PostgreSQL: another account took the id in a racing transaction
+        raise Conflict(
+            f"Student id `{student_id}` is already registered to another account; ask the staff."
+        ) from None
+
+
+async def _register(
+    services: Services,
+    discord_id: int,
+    discord_name: str | None,
+    joined_at: datetime,
+    student_id: str,
+    name: str,
+    now: datetime,
+) -> Registration:
+    async with services.db.write() as session:
+        holder = await session.scalar(select(Student).where(Student.student_id == student_id))
+        if holder is not None and holder.discord_id != discord_id:
+            raise Conflict(
+                f"Student id `{student_id}` is already registered to another account; ask the staff."
+            )
+        student = await ensure_student(
+            session, discord_id=discord_id, discord_name=discord_name, joined_at=joined_at
+        )
+        previous = (student.student_id, student.name)
+        student.student_id, student.name, student.registered_at = student_id, name, now
+        audit(
+            session,
+            at=now,
+            actor_id=discord_id,
+            action="student.register",
+            target_id=discord_id,
+            student_id=student_id,
+            name=name,
+            previous_student_id=previous[0],
+            previous_name=previous[1],
+        )
+    return Registration(discord_id, student_id, name, previous[0], previous[1])
+
+
+async def get_student(services: Services, discord_id: int) -> Student | None:
+    async with services.db.read() as session:
+        return await session.get(Student, discord_id)

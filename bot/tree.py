@@ -1,0 +1,94 @@
+"""The command tree: the server-side staff check and the ONE app-command error handler."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+
+from bot.errors import UserFacingError
+from bot.permissions import is_staff_command, require_staff
+
+if TYPE_CHECKING:
+    from bot.app import CourseBot
+
+log = logging.getLogger(__name__)
+
+SOMETHING_WENT_WRONG = "Something went wrong; the staff have been told."
+
+
+async def reply(interaction: discord.Interaction, content: str | None = None, **kwargs: Any) -> None:
+    """Answer ephemerally, whether or not the interaction was already answered or deferred."""
+    kwargs.setdefault("ephemeral", True)
+    if interaction.response.is_done():
+        await interaction.followup.send(content or discord.utils.MISSING, **kwargs)
+    else:
+        await interaction.response.send_message(content, **kwargs)
+
+
+def friendly_message(error: BaseException) -> str | None:
+    """The text a user sees for an expected error, or None for a bug."""
+    if isinstance(error, app_commands.CommandInvokeError):
+        error = error.original
+    if isinstance(error, UserFacingError):
+        return error.message
+    if isinstance(error, app_commands.CommandOnCooldown):
+        return f"Slow down: try again in {math.ceil(error.retry_after)} s."
+    if isinstance(error, app_commands.NoPrivateMessage):
+        return "This command works only on the course server."
+    if isinstance(
+        error, app_commands.MissingAnyRole | app_commands.MissingRole | app_commands.MissingPermissions
+    ):
+        return "You do not have the role this command needs."
+    if isinstance(error, app_commands.CheckFailure):
+        return str(error) or "You cannot use this command here."
+    if isinstance(error, app_commands.TransformerError):
+        return f"`{error.value}` is not a valid {error.type.name.lower().replace('_', ' ')}."
+    if isinstance(error, app_commands.CommandNotFound | app_commands.CommandSignatureMismatch):
+        return "This command is out of date; try again in a minute."
+    return None
+
+
+class CourseTree(app_commands.CommandTree["CourseBot"]):
+    """Refuses `/ta` to non-staff on the server side and renders every command error."""
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        if is_staff_command(interaction):
+            if interaction.type is discord.InteractionType.autocomplete:
+                try:
+                    require_staff(interaction, self.client.config.discord.roles)
+                except app_commands.CheckFailure:
+                    return False  # no suggestions for non-staff
+            else:
+                require_staff(interaction, self.client.config.discord.roles)
+        return True
+
+    async def on_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError, /
+    ) -> None:
+        await handle_interaction_error(self.client, interaction, error)
+
+
+async def handle_interaction_error(
+    bot: CourseBot, interaction: discord.Interaction, error: BaseException
+) -> None:
+    """Show the user a one-line reason; log bugs with a traceback and tell the staff in ta-log.
+
+    Shared by the command tree and by views and modals, so buttons fail the same way as commands.
+    """
+    message = friendly_message(error)
+    if message is None:
+        original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+        name = interaction.command.qualified_name if interaction.command else "component"
+        log.error("Unhandled error in /%s by %s", name, interaction.user.id, exc_info=original)
+        message = SOMETHING_WENT_WRONG
+        await bot.post_staff_log(
+            f"⚠️ `/{name}` failed for {interaction.user.mention}: `{type(original).__name__}`"
+        )
+    try:
+        await reply(interaction, message)
+    except discord.HTTPException:
+        log.warning("Could not deliver an error reply to %s", interaction.user.id)

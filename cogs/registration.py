@@ -1,0 +1,75 @@
+"""`/register`, and `/ta student` for the staff to look a registration up."""
+
+from __future__ import annotations
+
+import json
+
+import discord
+from discord import app_commands
+
+from bot.app import CourseBot
+from bot.db.audit import recent
+from bot.services import students
+from cogs._base import FeatureCog
+from cogs._render import embed, when
+
+
+class RegistrationCog(FeatureCog):
+    staff_commands = ("student",)
+
+    @app_commands.command(
+        name="register", description="Link your Discord account to your student id and name"
+    )
+    @app_commands.describe(
+        student_id="Your student id, e.g. 20251234", name="Your name as on the class roster"
+    )
+    async def register(self, interaction: discord.Interaction, student_id: str, name: str) -> None:
+        member = interaction.user
+        result = await students.register(
+            self.bot.services,
+            discord_id=member.id,
+            discord_name=member.name,
+            joined_at=getattr(member, "joined_at", None),
+            student_id=student_id,
+            name=name,
+        )
+        if result.is_correction:
+            text = (
+                f"Registration updated: `{result.student_id}` · {result.name} "
+                f"(was `{result.previous_student_id}` · {result.previous_name})."
+            )
+        else:
+            text = f"Registered: `{result.student_id}` · {result.name}. Re-run `/register` to correct it."
+        await interaction.response.send_message(text, ephemeral=True)
+
+    @app_commands.command(name="student", description="A member's registration and recent activity (staff)")
+    @app_commands.describe(member="The member to look up")
+    async def student_lookup(self, interaction: discord.Interaction, member: discord.Member) -> None:
+        services = self.bot.services
+        record = await students.get_student(services, member.id)
+        card = embed(f"{member.display_name}", member.mention)
+        if record is None or record.student_id is None:
+            card.add_field(name="Registration", value="Not registered.", inline=False)
+        else:
+            card.add_field(name="Registration", value=f"`{record.student_id}` · {record.name}", inline=False)
+        if record is not None:
+            card.add_field(name="Known since", value=when(record.joined_at), inline=False)
+        async with services.db.read() as session:
+            entries = await recent(session, target_id=member.id, limit=10)
+        history = "\n".join(f"{when(e.at)} · `{e.action}` {_short(e.details)}" for e in entries)
+        card.add_field(name="Recent activity", value=history[:1024] or "—", inline=False)
+        await interaction.response.send_message(embed=card, ephemeral=True)
+
+
+def _short(details: str) -> str:
+    data = json.loads(details or "{}")
+    text = ", ".join(
+        f"{key}={value}"
+        for key, value in data.items()
+        if value is not None and not key.startswith("previous")
+    )
+    return text[:80]
+
+
+async def setup(bot: CourseBot) -> None:
+    await bot.add_cog(RegistrationCog(bot))
