@@ -82,7 +82,10 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config.token is None or not config.token.get_secret_value().strip():
-        print("DISCORD_TOKEN is not set: export your bot's token first (or try `coursebot sandbox`).", file=sys.stderr)
+        print(
+            "DISCORD_TOKEN is not set: export your bot's token first (or try `coursebot sandbox`).",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     try:
         start = parse_now(args.now, config)
@@ -143,8 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--now", help="start the clock at this instant (ISO 8601; course timezone if no offset)")
     run.set_defaults(handler=cmd_run)
 
-    sandbox = sub.add_parser("sandbox", parents=[common], help="the real bot on a simulated server: no token, no network")
-    sandbox.add_argument("--now", help="start the clock at this instant (ISO 8601; course timezone if no offset)")
+    sandbox = sub.add_parser(
+        "sandbox", parents=[common], help="the real bot on a simulated server: no token, no network"
+    )
+    sandbox.add_argument(
+        "--now", help="start the clock at this instant (ISO 8601; course timezone if no offset)"
+    )
     sandbox.add_argument("--script", help="run the lines of this file instead of prompting")
     sandbox.add_argument("--database", help="database URL to keep (default: a fresh temporary SQLite file)")
     sandbox.set_defaults(handler=cmd_sandbox)

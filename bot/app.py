@@ -141,3 +141,16 @@ class CourseBot(commands.Bot):
             await channel.send(text[:2000], allowed_mentions=discord.AllowedMentions.none())
         except discord.HTTPException as error:
             log.warning("Could not post to ta-log (%s): %s", error.status, text)
+
+    async def send_dm(self, user_id: int, content: str, *, view: discord.ui.View | None = None) -> bool:
+        """DM a member; False when Discord refuses (DMs closed) or the user is unknown."""
+        try:
+            user = self.get_user(user_id) or await self.fetch_user(user_id)
+            if view is not None:
+                await user.send(content[:2000], view=view, allowed_mentions=discord.AllowedMentions.none())
+            else:
+                await user.send(content[:2000], allowed_mentions=discord.AllowedMentions.none())
+        except (discord.Forbidden, discord.NotFound):
+            log.info("DM to %s refused", user_id)
+            return False
+        return True

@@ -176,6 +176,9 @@ class CourseCalendar:
             problems.append(
                 f"lectures.end: {lectures.end:%H:%M} is not after lectures.start {lectures.start:%H:%M}"
             )
+        for day in sorted(set(lectures.days), key=WEEKDAYS.index):
+            if lectures.days.count(day) > 1:
+                problems.append(f"lectures.days: {day} is listed more than once")
         for week in lectures.no_class_weeks:
             if not 1 <= week <= weeks:
                 problems.append(f"lectures.no_class_weeks: week {week} is outside weeks 1-{weeks}")

@@ -21,6 +21,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -149,11 +150,12 @@ class CourseSection(_Section):
     links: tuple[Link, ...] = ()
     grading: Grading
 
-    @model_validator(mode="after")
-    def _monday(self) -> CourseSection:
-        if self.first_monday.weekday() != 0:
-            raise ValueError(f"first_monday {self.first_monday} is a {WEEKDAYS[self.first_monday.weekday()]}")
-        return self
+    @field_validator("first_monday")
+    @classmethod
+    def _monday(cls, value: date) -> date:
+        if value.weekday() != 0:
+            raise ValueError(f"{value} is a {WEEKDAYS[value.weekday()]}, not a Monday")
+        return value
 
 
 class Holiday(_Section):

@@ -64,12 +64,20 @@ class Sandbox:
     def build_server(self, config: Config) -> None:
         guild = self.env.create_guild(f"{config.course.code} {config.course.term}", id=SANDBOX_GUILD_ID)
         roles = {
-            "instructor": guild.create_role(config.discord.roles.instructor, permissions=discord.Permissions(manage_guild=True)),
-            "ta": guild.create_role(config.discord.roles.ta, permissions=discord.Permissions(manage_guild=True)),
+            "instructor": guild.create_role(
+                config.discord.roles.instructor, permissions=discord.Permissions(manage_guild=True)
+            ),
+            "ta": guild.create_role(
+                config.discord.roles.ta, permissions=discord.Permissions(manage_guild=True)
+            ),
             "student": guild.create_role(config.discord.roles.student),
         }
         self.general = guild.create_text_channel("general")
-        for name in {config.discord.channels.announcements, config.discord.channels.ta_log, config.discord.channels.fallback}:
+        for name in {
+            config.discord.channels.announcements,
+            config.discord.channels.ta_log,
+            config.discord.channels.fallback,
+        }:
             guild.create_text_channel(name)
         self.guild = guild
         for name, role in PEOPLE:
@@ -158,7 +166,7 @@ class Sandbox:
                 self.write_result(who, result)
             else:
                 self.write(f"?? `{rest}`: type a slash command (/course) or `click LABEL`")
-        except (simcord.BackendError, simcord.SetupError, ValueError, KeyError) as error:
+        except (simcord.BackendError, simcord.SetupError, ValueError, KeyError, OSError) as error:
             self.write(f"!! {error}")
         for out in self._new_messages(before):
             self.write(out)
@@ -193,12 +201,17 @@ class Sandbox:
             return value.lower() in ("true", "yes", "1", "on")
         if kind in (option.user, option.mentionable):
             return self.people[value.lstrip("@").lower()]
+        if kind is option.attachment:
+            path = Path(value)
+            return (path.name, path.read_bytes())
         return value
 
     async def click(self, who: str, label: str) -> simcord.InteractionResult:
         message = self.last_seen.get(who)
         if message is None:
             raise ValueError(f"{who} has no message with buttons to click")
+        if message.guild is None:  # a DM: click as the user, outside the server
+            return await self.users[who].click(message, label=label)
         return await self.people[who].click(message, label=label)
 
     def write_result(self, who: str, result: simcord.InteractionResult) -> None:
@@ -268,7 +281,10 @@ def default_start(config: Config, now: datetime) -> tuple[datetime, str | None]:
         return now, None
     week_two = calendar.lectures_in_week(2) or calendar.lectures
     start = week_two[0].starts_at
-    return start, f"today is outside the term; the clock starts at the first lecture of week 2 ({start:%Y-%m-%d %H:%M %Z})"
+    return (
+        start,
+        f"today is outside the term; the clock starts at the first lecture of week 2 ({start:%Y-%m-%d %H:%M %Z})",
+    )
 
 
 async def run_sandbox(
@@ -287,8 +303,12 @@ async def run_sandbox(
         start, note = default_start(config, system_now())
     with tempfile.TemporaryDirectory(prefix="coursebot-sandbox-") as folder:
         url = database_url or f"sqlite+aiosqlite:///{Path(folder) / 'sandbox.db'}"
-        discord_config = config.discord.model_copy(update={"guild_id": SANDBOX_GUILD_ID, "api_base": "", "gateway_url": ""})
-        config = config.model_copy(update={"discord": discord_config, "database": config.database.model_copy(update={"url": url})})
+        discord_config = config.discord.model_copy(
+            update={"guild_id": SANDBOX_GUILD_ID, "api_base": "", "gateway_url": ""}
+        )
+        config = config.model_copy(
+            update={"discord": discord_config, "database": config.database.model_copy(update={"url": url})}
+        )
         clock = Clock(start=start)
         bot = CourseBot(config, clock=clock)
         env = simcord.Env(bot, check_errors=False, settle_timeout=30.0)
@@ -298,7 +318,9 @@ async def run_sandbox(
         try:
             local = clock.now().astimezone(config.tz)
             write(note or f"clock starts at {local:%Y-%m-%d %H:%M %Z}")
-            write(f"sandbox: {config.course.code} on a simulated server with {', '.join(sandbox.people)} — !help for help")
+            write(
+                f"sandbox: {config.course.code} on a simulated server with {', '.join(sandbox.people)} — !help for help"
+            )
             if script is not None:
                 for line in script:
                     if line.strip() and not line.strip().startswith("#"):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import ClassVar
 
+import discord
 from discord.ext import commands
 
 from bot.app import CourseBot
+from bot.tree import handle_interaction_error
 
 
 class FeatureCog(commands.Cog):
@@ -33,3 +36,13 @@ class FeatureCog(commands.Cog):
     async def cog_unload(self) -> None:
         for name in self.staff_commands:
             self.bot.staff_group.remove_command(name)
+
+
+async def guarded(interaction: discord.Interaction, action: Callable[[], Awaitable[None]]) -> None:
+    """Run a button or modal callback through the same error path as slash commands."""
+    try:
+        await action()
+    except Exception as error:
+        client = interaction.client
+        assert isinstance(client, CourseBot)
+        await handle_interaction_error(client, interaction, error)

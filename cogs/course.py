@@ -6,9 +6,10 @@ import discord
 from discord import app_commands
 
 from bot.app import CourseBot
-from bot.services import course
+from bot.services import course, papers
 from cogs._base import FeatureCog
 from cogs._render import embed, short_date, when
+from cogs.papers._render import mentions, talk_lines
 
 
 class CourseCog(FeatureCog):
@@ -75,10 +76,13 @@ class CourseCog(FeatureCog):
     ) -> None:
         services = self.bot.services
         if week is not None:
-            await interaction.response.send_message(
-                embed=self._week_embed(course.week_plan(services, week)), ephemeral=True
-            )
+            plan = course.week_plan(services, week)
+            talks = await papers.board(services, week) if plan.talk_date else []
+            await interaction.response.send_message(embed=self._week_embed(plan, talks), ephemeral=True)
             return
+        presenters: dict[int, list[int]] = {}
+        for info in await papers.board(services):
+            presenters.setdefault(info.week, []).extend(info.presenters)
         lines = []
         for plan in course.term_plan(services):
             line = f"**W{plan.week}** {short_date(plan.monday)} · {plan.topic}"
@@ -86,6 +90,8 @@ class CourseCog(FeatureCog):
                 line = f"**W{plan.week}** {short_date(plan.monday)} · *no class*"
             elif plan.talk_date:
                 line += f" · student talks {short_date(plan.talk_date)}"
+                if presenters.get(plan.week):
+                    line += ": " + mentions(tuple(presenters[plan.week]))
             if plan.holidays:
                 line += " · " + ", ".join(
                     f"no lecture {short_date(day)} ({name})" for day, name in plan.holidays
@@ -93,12 +99,11 @@ class CourseCog(FeatureCog):
             if plan.is_current:
                 line = f"▶ {line} ← this week"
             lines.append(line)
-        info = self.bot.config.course
-        await interaction.response.send_message(
-            embed=embed(f"{info.code} schedule · {info.term}", "\n".join(lines)), ephemeral=True
-        )
+        course_info = self.bot.config.course
+        title = f"{course_info.code} schedule · {course_info.term}"
+        await interaction.response.send_message(embed=embed(title, "\n".join(lines)), ephemeral=True)
 
-    def _week_embed(self, plan: course.WeekPlan) -> discord.Embed:
+    def _week_embed(self, plan: course.WeekPlan, talks: list[papers.PaperInfo]) -> discord.Embed:
         title = f"Week {plan.week}: {plan.topic}" + (" (this week)" if plan.is_current else "")
         card = embed(title, f"{short_date(plan.monday)} – {short_date(plan.sunday)}")
         if plan.no_class:
@@ -114,10 +119,9 @@ class CourseCog(FeatureCog):
             rows += [f"{short_date(day)}: no lecture ({name})" for day, name in plan.holidays]
             card.add_field(name="Lectures", value="\n".join(rows) or "—", inline=False)
         if plan.talk_date:
+            order = "\n".join(talk_lines(talks)) or "The paper list for this week is not out yet."
             card.add_field(
-                name="Student talks",
-                value=f"Student talks on Wednesday {short_date(plan.talk_date)}.",
-                inline=False,
+                name=f"Student talks on {short_date(plan.talk_date)}", value=order[:1024], inline=False
             )
         return card
 

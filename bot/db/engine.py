@@ -10,12 +10,13 @@ parent row with `with_for_update()`; that is a no-op on SQLite, so the same code
 from __future__ import annotations
 
 import asyncio
+import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -77,10 +78,19 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncSession]:
-        """A session in one write transaction: committed on success, rolled back on any error."""
+    async def write(self, lock: str | None = None) -> AsyncIterator[AsyncSession]:
+        """A session in one write transaction: committed on success, rolled back on any error.
+
+        `lock` names a feature whose writes must run one at a time. SQLite serialises every write
+        anyway; on PostgreSQL it takes a transaction-level advisory lock of that name, so multi-row
+        rules (capacity, one paper per student, waitlist order) hold without row-lock deadlocks.
+        """
         if self._write_lock is None:
             async with self._write_sessions() as session, session.begin():
+                if lock is not None:
+                    await session.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": zlib.crc32(lock.encode())}
+                    )
                 yield session
             return
         async with self._write_lock, self._write_sessions() as session, session.begin():

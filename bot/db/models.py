@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, MetaData, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bot.db.types import BigId, UTCDateTime
@@ -47,3 +47,68 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(64))
     target_id: Mapped[int | None] = mapped_column(BigInteger)
     details: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class Setting(Base):
+    """Runtime state changed by staff (e.g. a sign-up override), keyed by name."""
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_by: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Paper(Base):
+    """A paper on the list; students sign up to present it in its week."""
+
+    __tablename__ = "papers"
+
+    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    title: Mapped[str] = mapped_column(String(300))
+    authors: Mapped[str] = mapped_column(String(500), default="")
+    url: Mapped[str] = mapped_column(String(500), default="")
+    week: Mapped[int] = mapped_column(Integer, index=True)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Presenter(Base):
+    """A student holding a presenter slot on a paper."""
+
+    __tablename__ = "presenters"
+    __table_args__ = (UniqueConstraint("paper_number", "discord_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    paper_number: Mapped[int] = mapped_column(ForeignKey("papers.number", ondelete="CASCADE"), index=True)
+    discord_id: Mapped[int] = mapped_column(ForeignKey("students.discord_id", ondelete="CASCADE"), index=True)
+    since: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WaitlistEntry(Base):
+    """A student waiting for a slot on a full paper; first come, first served. One waitlist per student."""
+
+    __tablename__ = "waitlist"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    paper_number: Mapped[int] = mapped_column(ForeignKey("papers.number", ondelete="CASCADE"), index=True)
+    discord_id: Mapped[int] = mapped_column(
+        ForeignKey("students.discord_id", ondelete="CASCADE"), unique=True
+    )
+    since: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SwapOffer(Base):
+    """An offer from one presenter to another to exchange papers."""
+
+    __tablename__ = "swap_offers"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    from_id: Mapped[int] = mapped_column(ForeignKey("students.discord_id", ondelete="CASCADE"), index=True)
+    to_id: Mapped[int] = mapped_column(ForeignKey("students.discord_id", ondelete="CASCADE"), index=True)
+    from_paper: Mapped[int] = mapped_column(Integer)
+    to_paper: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -48,7 +48,8 @@ def clean_name(name: str) -> str:
 def clean_student_id(services: Services, student_id: str) -> str:
     """Trim and check the id against `registration.student_id_pattern`. Raises InvalidInput."""
     cleaned = student_id.strip()
-    if not re.fullmatch(services.config.registration.student_id_pattern, cleaned):
+    # re.ASCII: \d must not accept full-width or other non-ASCII digits (the same id in two spellings).
+    if not re.fullmatch(services.config.registration.student_id_pattern, cleaned, re.ASCII):
         shown = cleaned[:32].replace("`", "")
         raise InvalidInput(f"`{shown}` is not a valid student id for this course (e.g. 20251234).")
     return cleaned

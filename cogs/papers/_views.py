@@ -1,0 +1,125 @@
+"""Buttons that keep working after a restart: their custom ids carry everything they need."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import discord
+
+from bot.app import CourseBot
+from bot.services import papers
+from bot.services.papers import Promotion
+from cogs._base import guarded
+from cogs._render import bot_of, embed
+from cogs.papers._render import board_pages, talk_text
+
+
+class BoardPage(
+    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"papers:board:(?P<week>\d+):(?P<page>\d+)"
+):
+    """Previous/next page of `/papers` (week 0 = all weeks)."""
+
+    def __init__(self, week: int, page: int, label: str, *, disabled: bool = False) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=label,
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"papers:board:{week}:{page}",
+                disabled=disabled,
+            )
+        )
+        self.week, self.page = week, page
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> BoardPage:
+        return cls(int(match["week"]), int(match["page"]), getattr(item, "label", None) or "")
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        async def show() -> None:
+            card, view = await board_message(interaction, self.week or None, self.page)
+            await interaction.response.edit_message(embed=card, view=view)
+
+        await guarded(interaction, show)
+
+
+async def board_message(
+    interaction: discord.Interaction, week: int | None, page: int
+) -> tuple[discord.Embed, discord.ui.View]:
+    bot = bot_of(interaction)
+    infos = await papers.board(bot.services, week)
+    topics = {w: bot.calendar.topic(w) for w in {i.week for i in infos}}
+    pages = board_pages(infos, topics)
+    page = min(max(page, 0), len(pages) - 1)
+    capacity = bot.config.papers.capacity
+    card = embed("Paper board" + (f" · week {week}" if week else ""), pages[page])
+    card.set_footer(
+        text=f"Page {page + 1}/{len(pages)} · {capacity} presenters per paper · /signup paper NUMBER"
+    )
+    view = discord.ui.View(timeout=None)
+    if len(pages) > 1:
+        view.add_item(BoardPage(week or 0, page - 1, "◀ Previous", disabled=page == 0))
+        view.add_item(BoardPage(week or 0, page + 1, "Next ▶", disabled=page == len(pages) - 1))
+    return card, view
+
+
+class SwapAnswer(
+    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"swap:(?P<offer>\d+):(?P<answer>accept|decline)"
+):
+    """Accept or Decline on a swap offer; only the addressee can answer."""
+
+    def __init__(self, offer_id: int, accept: bool) -> None:
+        answer = "accept" if accept else "decline"
+        style = discord.ButtonStyle.success if accept else discord.ButtonStyle.danger
+        super().__init__(
+            discord.ui.Button(label=answer.title(), style=style, custom_id=f"swap:{offer_id}:{answer}")
+        )
+        self.offer_id, self.accept = offer_id, accept
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> SwapAnswer:
+        return cls(int(match["offer"]), match["answer"] == "accept")
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await guarded(interaction, lambda: self.answer(interaction))
+
+    async def answer(self, interaction: discord.Interaction) -> None:
+        bot = bot_of(interaction)
+        result = await papers.answer_swap(
+            bot.services, offer_id=self.offer_id, discord_id=interaction.user.id, accept=self.accept
+        )
+        texts = {
+            "accepted": (
+                f"Swapped: you now present paper {result.from_paper}.",
+                f"<@{result.to_id}> accepted your swap: you now present paper {result.to_paper}.",
+            ),
+            "declined": ("Swap declined.", f"<@{result.to_id}> declined your swap offer."),
+            "expired": ("That offer has expired (offers last 24 hours).", None),
+            "cancelled": ("The papers in that offer changed hands since; the offer is cancelled.", None),
+        }
+        mine, theirs = texts[result.status]
+        await interaction.response.send_message(mine, ephemeral=True)
+        if interaction.message is not None and interaction.message.flags.ephemeral is False:
+            await interaction.message.edit(view=None)
+        if theirs:
+            await bot.send_dm(result.from_id, theirs)
+
+
+def swap_view(offer_id: int) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(SwapAnswer(offer_id, True))
+    view.add_item(SwapAnswer(offer_id, False))
+    return view
+
+
+async def tell_promoted(bot: CourseBot, promotions: tuple[Promotion, ...]) -> None:
+    """DM each student promoted from a waitlist."""
+    for promotion in promotions:
+        await bot.send_dm(
+            promotion.discord_id,
+            f"Good news: a slot opened and you moved up from the waitlist. You now present {talk_text(promotion.paper)}.",
+        )

@@ -1,0 +1,97 @@
+"""Commands through discord.py's real machinery: the real bot on simcord's in-process Discord.
+
+`course` gives a running bot on a course server with an instructor, a TA and students.
+simcord records every exception a command raised (`env.errors`), including the refusals the tree
+turns into one-line replies. At teardown the fixture fails the test on any other error (a bug)
+unless the test took it with `course.take_error(...)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import discord
+import pytest
+import simcord
+
+from bot.app import CourseBot
+from bot.clock import Clock
+from bot.config import Config
+from bot.tree import friendly_message
+
+GUILD_ID = 1_100_000_000_000_000_001
+
+
+@dataclass
+class Course:
+    """A simulated course server with the real bot in it."""
+
+    env: simcord.Env
+    bot: CourseBot
+    guild: simcord.GuildHandle
+    channel: simcord.ChannelHandle
+    channels: dict[str, simcord.ChannelHandle]
+    roles: dict[str, simcord.RoleHandle]
+    members: dict[str, simcord.MemberActor] = field(default_factory=dict)
+    users: dict[str, simcord.UserHandle] = field(default_factory=dict)
+    taken_errors: set[int] = field(default_factory=set)
+
+    def add(self, name: str, role: str | None = "student", *, permissions: discord.Permissions | None = None) -> simcord.MemberActor:
+        """Add a member with one of the course roles (or none)."""
+        roles = [self.roles[role]] if role else []
+        if permissions is not None:
+            roles.append(self.guild.create_role(f"{name}-perms", permissions=permissions))
+        self.users[name] = self.env.create_user(name)
+        self.members[name] = self.guild.add_member(self.users[name], roles=roles)
+        return self.members[name]
+
+    def take_error(self, exc_type: type[BaseException], *, contains: str | None = None) -> BaseException:
+        """Assert the bot raised `exc_type` (directly or wrapped) and accept it as expected."""
+        error = simcord.assert_error(self.env, exc_type, contains=contains)
+        self.taken_errors.add(id(error))
+        return error
+
+    def unexpected_errors(self) -> list[BaseException]:
+        """Errors that are neither a refusal shown to the user nor taken by the test."""
+        return [e for e in self.env.errors if friendly_message(e) is None and id(e) not in self.taken_errors]
+
+    async def restart(self) -> None:
+        """Restart the bot process on the same database (a new CourseBot instance)."""
+        new_bot = CourseBot(self.bot.config, clock=self.bot.clock)
+        await self.env.restart_bot(new_bot)
+        self.bot = new_bot
+
+
+def course_config(config: Config, tmp_path: Path) -> Config:
+    discord_config = config.discord.model_copy(update={"guild_id": GUILD_ID})
+    database = config.database.model_copy(update={"url": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"})
+    return config.model_copy(update={"discord": discord_config, "database": database})
+
+
+@pytest.fixture
+async def course(config: Config, clock: Clock, tmp_path: Path) -> AsyncIterator[Course]:
+    bot = CourseBot(course_config(config, tmp_path), clock=clock)
+    env = simcord.Env(bot)
+    guild = env.create_guild("EECE695D", id=GUILD_ID)
+    staff_permissions = discord.Permissions(manage_guild=True)
+    roles = {
+        "instructor": guild.create_role("Instructor", permissions=staff_permissions),
+        "ta": guild.create_role("TA", permissions=staff_permissions),
+        "student": guild.create_role("Student"),
+    }
+    channels = {name: guild.create_text_channel(name) for name in ("general", "announcements", "ta-log", "bot-notices")}
+    await env.start()
+    world = Course(env, bot, guild, channels["general"], channels, roles)
+    world.add("prof", "instructor")
+    world.add("ta", "ta")
+    for name in ("alice", "bob", "carol"):
+        world.add(name)
+    try:
+        yield world
+    finally:
+        await env.shutdown()
+    bugs = world.unexpected_errors()
+    if bugs:
+        pytest.fail(f"the bot raised {len(bugs)} unexpected error(s): {bugs!r}", pytrace=False)
