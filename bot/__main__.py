@@ -7,12 +7,13 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
 from bot.clock import Clock
 from bot.config import Config, ConfigError, load_config
+from bot.services import Services
 
 log = logging.getLogger("coursebot")
 
@@ -98,10 +99,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     async def serve() -> None:
         bot = CourseBot(config, clock=Clock(start=start))
         loop = asyncio.get_running_loop()
+        stopping: list[asyncio.Future[None]] = []
+
+        def stop() -> None:
+            if not stopping:  # a second Ctrl-C must not start a second, concurrent shutdown
+                stopping.append(asyncio.ensure_future(bot.close()))
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(bot.close()))
+            loop.add_signal_handler(sig, stop)
         async with bot:
             await bot.start(config.token.get_secret_value() if config.token else "")
+        # start() returns once the gateway is closed, before close() has stopped the scheduler and
+        # disposed of the database; asyncio.run() would cancel that half-done shutdown.
+        for task in stopping:
+            await task
 
     asyncio.run(serve())
     return EXIT_OK
@@ -136,6 +147,42 @@ def cmd_db(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def _with_services(config: Config, action: Callable[[Services], Awaitable[int]]) -> int:
+    """Migrate, then run `action` with the same services the bot uses (safe while the bot runs)."""
+    from bot.calendar import CourseCalendar
+    from bot.db import Database
+    from bot.db.migrate import upgrade
+
+    await upgrade(config.database.url)
+    database = Database(config.database.url)
+    try:
+        return await action(Services(database, Clock(), config, CourseCalendar(config)))
+    finally:
+        await database.dispose()
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as error:
+        print(f"{args.file}: {error.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    from bot.services import papers
+
+    async def import_papers(services: Services) -> int:
+        result = await papers.import_papers(services, actor_id=None, data=data)
+        for problem in result.errors:
+            print(f"{args.file}: {problem}")
+        if result.errors:
+            print(f"{args.file}: nothing imported ({len(result.errors)} problem(s))")
+            return EXIT_PROBLEMS
+        print(f"{args.file}: {result.added} papers added, {result.updated} updated")
+        return EXIT_OK
+
+    return asyncio.run(_with_services(config, import_papers))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="coursebot", description="A Discord bot for a university course.")
     common = argparse.ArgumentParser(add_help=False)
@@ -162,6 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", parents=[common], help="database migrations")
     db.add_argument("db_command", choices=["upgrade", "current"])
     db.set_defaults(handler=cmd_db)
+
+    imports = sub.add_parser("import", parents=[common], help="import the paper list (CSV)")
+    imports.add_argument("kind", choices=["papers"])
+    imports.add_argument("file", help="CSV with the header number,title,authors,url,week")
+    imports.set_defaults(handler=cmd_import)
     return parser
 
 

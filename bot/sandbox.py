@@ -79,10 +79,13 @@ class Sandbox:
             config.discord.channels.fallback,
         }:
             guild.create_text_channel(name)
-        self.guild = guild
+        self.guild, self.roles = guild, roles
+
+    def add_people(self) -> None:
+        """Members join once the bot is connected, as they would on a live server."""
         for name, role in PEOPLE:
             self.users[name] = self.env.create_user(name)
-            self.people[name] = guild.add_member(self.users[name], roles=[roles[role]])
+            self.people[name] = self.guild.add_member(self.users[name], roles=[self.roles[role]])
 
     # ---- rendering -------------------------------------------------------------------------
     def render_time(self, match: re.Match[str]) -> str:
@@ -315,6 +318,7 @@ async def run_sandbox(
         sandbox = Sandbox(env, bot, clock, write)
         sandbox.build_server(config)
         await env.start()
+        sandbox.add_people()
         try:
             local = clock.now().astimezone(config.tz)
             write(note or f"clock starts at {local:%Y-%m-%d %H:%M %Z}")
