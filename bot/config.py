@@ -320,6 +320,14 @@ def parse_config(data: dict[str, Any], *, environment: Environment | None = None
     """Validate a decoded TOML document. Raises ConfigError listing every problem."""
     environment = environment if environment is not None else Environment()
     data = dict(data)
+    # `token` and `source` are filled in here, never from the file (and a token's value is never echoed).
+    misplaced = [
+        "token: the bot token is read from the environment variable DISCORD_TOKEN, never from the file"
+        if key == "token"
+        else f"{key}: is not a known key (typo?)"
+        for key in ("token", "source")
+        if key in data
+    ]
     if environment.database_url:
         data["database"] = {**data.get("database", {}), "url": environment.database_url}
     data["token"] = environment.discord_token
@@ -327,7 +335,9 @@ def parse_config(data: dict[str, Any], *, environment: Environment | None = None
     try:
         config = Config.model_validate(data)
     except ValidationError as error:
-        raise ConfigError(_explain(error)) from None
+        raise ConfigError(misplaced + _explain(error)) from None
+    if misplaced:
+        raise ConfigError(misplaced)
     from bot.calendar import CourseCalendar  # the calendar checks what needs the dates resolved
 
     problems = CourseCalendar(config).problems()

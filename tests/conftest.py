@@ -63,7 +63,11 @@ async def _postgres_database() -> tuple[str, str]:
     server = make_url(POSTGRES)
     name = f"coursebot_test_{uuid.uuid4().hex[:12]}"
     connection = await asyncpg.connect(
-        host=server.host, port=server.port, user=server.username, password=server.password, database=server.database
+        host=server.host,
+        port=server.port,
+        user=server.username,
+        password=server.password,
+        database=server.database,
     )
     try:
         await connection.execute(f'CREATE DATABASE "{name}"')
@@ -78,7 +82,11 @@ async def _drop_postgres_database(name: str) -> None:
 
     server = make_url(POSTGRES)
     connection = await asyncpg.connect(
-        host=server.host, port=server.port, user=server.username, password=server.password, database=server.database
+        host=server.host,
+        port=server.port,
+        user=server.username,
+        password=server.password,
+        database=server.database,
     )
     try:
         await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bot.db.types import BigId, UTCDateTime
@@ -157,3 +157,83 @@ class GroupInvite(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AttendanceSession(Base):
+    """Check-in for one lecture date (one session per date; re-opening the same day reuses it).
+
+    A session makes its lecture "held". Codes derive from `secret` and the time step (see
+    services/attendance.py), so a rotating code needs no stored history.
+    """
+
+    __tablename__ = "attendance_sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    lecture_date: Mapped[date] = mapped_column(Date, unique=True)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the lecture's start, for late check-ins
+    extra: Mapped[bool] = mapped_column(default=False)  # held on a day without a scheduled lecture
+    secret: Mapped[str] = mapped_column(String(64))
+    rotate_seconds: Mapped[int] = mapped_column(Integer, default=0)  # 0: one code for the whole session
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    opened_by: Mapped[int | None] = mapped_column(BigInteger)
+    live_channel_id: Mapped[int | None] = mapped_column(BigInteger)  # the projector message, when rotating
+    live_message_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class AttendanceRecord(Base):
+    """One student's status for one held lecture: present, late, excused or absent."""
+
+    __tablename__ = "attendance_records"
+    __table_args__ = (UniqueConstraint("session_id", "discord_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("attendance_sessions.id", ondelete="CASCADE"), index=True
+    )
+    discord_id: Mapped[int] = mapped_column(ForeignKey("students.discord_id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(16))  # checkin, manual, excuse
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CheckinAttempt(Base):
+    """Wrong codes a student typed in one session; at the limit they are locked out of it."""
+
+    __tablename__ = "checkin_attempts"
+    __table_args__ = (UniqueConstraint("session_id", "discord_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("attendance_sessions.id", ondelete="CASCADE"), index=True
+    )
+    discord_id: Mapped[int] = mapped_column(BigInteger)
+    wrong: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ExcuseRequest(Base):
+    """A student's request to excuse an absence on a lecture date, decided by the staff."""
+
+    __tablename__ = "excuse_requests"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    discord_id: Mapped[int] = mapped_column(ForeignKey("students.discord_id", ondelete="CASCADE"), index=True)
+    lecture_date: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_by: Mapped[int | None] = mapped_column(BigInteger)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AbsenceWarning(Base):
+    """A warning DM sent for reaching an absence count (each count warns once)."""
+
+    __tablename__ = "absence_warnings"
+    __table_args__ = (UniqueConstraint("discord_id", "absences"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    discord_id: Mapped[int] = mapped_column(ForeignKey("students.discord_id", ondelete="CASCADE"))
+    absences: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)

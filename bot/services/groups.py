@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,11 +21,12 @@ from bot.db import audit
 from bot.db.models import Group, GroupInvite, GroupMember, Setting
 from bot.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from bot.services import Services
+from bot.services.codes import UNAMBIGUOUS, normalise, random_code
 from bot.services.students import ensure_student
 
 GROUPS_LOCK = "groups"
 LOCK_OVERRIDE = "groups.override"
-CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L
+CODE_ALPHABET = UNAMBIGUOUS
 CODE_LENGTH = 6
 NAME_MAX, TITLE_MAX = 40, 200
 _NAME_FORBIDDEN = re.compile(r"[@#<>`*_~|\\:]|https?://", re.IGNORECASE)
@@ -94,12 +94,8 @@ def clean_title(text: str) -> str:
     return cleaned
 
 
-def normalise_code(code: str) -> str:
-    return code.strip().upper()
-
-
 def new_code() -> str:
-    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    return random_code(CODE_LENGTH)
 
 
 # ---- reading ----------------------------------------------------------------------------------
@@ -239,7 +235,7 @@ async def create(services: Services, *, discord_id: int, discord_name: str | Non
 
 async def join(services: Services, *, discord_id: int, discord_name: str | None, code: str) -> GroupInfo:
     """Join the group with this invite code. Raises NotFound, NotAllowed or Conflict (full, already in one)."""
-    code = normalise_code(code)
+    code = normalise(code)
     if not re.fullmatch(f"[{CODE_ALPHABET}]{{{CODE_LENGTH}}}", code):
         raise InvalidInput(f"`{code[:12]}` is not an invite code (6 letters and digits).")
     now = services.now()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -286,9 +287,11 @@ async def sign_up(
     Conflict (already presenting it, at the paper limit, or already on another waitlist).
     """
     check_number(number)
-    now = services.now()
     limit = services.config.papers.max_per_student
     async with services.db.write(PAPERS_LOCK) as session:
+        # Read the clock inside the transaction: waitlists are ordered by `since`, so it must follow
+        # the order in which sign-ups commit (a transaction may wait for its connection or lock).
+        now = services.now()
         window = await signup_window(services, session)
         if not window.is_open:
             raise NotAllowed(window.explain(now))
@@ -615,6 +618,9 @@ def clean_paper(services: Services, fields: PaperFields) -> PaperFields:
     title, authors, url = " ".join(fields.title.split()), " ".join(fields.authors.split()), fields.url.strip()
     if not 1 <= len(title) <= TITLE_MAX:
         raise InvalidInput(f"A title must be 1–{TITLE_MAX} characters.")
+    if any(unicodedata.category(ch) == "Cc" for ch in title + authors + url):
+        # PostgreSQL refuses NUL in text, and no title needs a control character.
+        raise InvalidInput("Title, authors and link cannot contain control characters.")
     if len(authors) > AUTHORS_MAX:
         raise InvalidInput(f"Authors must be at most {AUTHORS_MAX} characters.")
     if url and (len(url) > URL_MAX or not re.match(r"^https?://\S+$", url)):
@@ -763,8 +769,12 @@ def parse_papers_csv(services: Services, data: bytes) -> tuple[list[PaperFields]
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return [], ["line 1: the file is not UTF-8 text"]
-    reader = csv.reader(io.StringIO(text))
-    header = [h.strip().lower() for h in next(reader, [])]
+    reader = csv.reader(io.StringIO(text, newline=""))  # newline="": also CR-only line ends
+    try:
+        records = list(reader)
+    except csv.Error as error:  # e.g. a field over the csv module's size limit
+        return [], [f"line {reader.line_num}: not a readable CSV file ({error})"]
+    header = [h.strip().lower() for h in (records[0] if records else [])]
     if tuple(header[:2]) != PAPER_COLUMNS[:2] or any(h not in PAPER_COLUMNS for h in header):
         return [], [
             f"line 1: the header must be {','.join(PAPER_COLUMNS)} (authors, url and week may be left out)"
@@ -772,7 +782,7 @@ def parse_papers_csv(services: Services, data: bytes) -> tuple[list[PaperFields]
     rows: list[PaperFields] = []
     errors: list[str] = []
     seen: dict[int, int] = {}
-    for line_number, values in enumerate(reader, start=2):
+    for line_number, values in enumerate(records[1:], start=2):
         if not any(v.strip() for v in values):
             continue
         if len(values) > len(header):

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -58,13 +60,20 @@ def clean_student_id(services: Services, student_id: str) -> str:
 async def ensure_student(
     session: AsyncSession, *, discord_id: int, discord_name: str | None, joined_at: datetime
 ) -> Student:
-    """The student row for `discord_id`, created on first sight (inside the caller's transaction)."""
+    """The student row for `discord_id`, created on first sight and locked (inside the caller's
+    transaction). The insert is `ON CONFLICT DO NOTHING`, so features racing to create the same
+    student on PostgreSQL (under different locks) never collide on the primary key."""
     student = await session.get(Student, discord_id, with_for_update=True)
     if student is None:
-        student = Student(discord_id=discord_id, discord_name=discord_name, joined_at=joined_at)
-        session.add(student)
-        await session.flush()
-    elif discord_name and student.discord_name != discord_name:
+        insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
+        await session.execute(
+            insert(Student)
+            .values(discord_id=discord_id, discord_name=discord_name, joined_at=joined_at)
+            .on_conflict_do_nothing(index_elements=["discord_id"])
+        )
+        student = await session.get(Student, discord_id, with_for_update=True, populate_existing=True)
+        assert student is not None
+    if discord_name and student.discord_name != discord_name:
         student.discord_name = discord_name
     return student
 
@@ -103,7 +112,9 @@ async def _register(
     name: str,
     now: datetime,
 ) -> Registration:
-    async with services.db.write() as session:
+    # Registrations run one at a time on PostgreSQL too: an account racing itself (a double submit)
+    # would otherwise hit the primary key and be told its id belongs to "another account".
+    async with services.db.write("students") as session:
         holder = await session.scalar(select(Student).where(Student.student_id == student_id))
         if holder is not None and holder.discord_id != discord_id:
             raise Conflict(

@@ -38,7 +38,9 @@ class Course:
     users: dict[str, simcord.UserHandle] = field(default_factory=dict)
     taken_errors: set[int] = field(default_factory=set)
 
-    def add(self, name: str, role: str | None = "student", *, permissions: discord.Permissions | None = None) -> simcord.MemberActor:
+    def add(
+        self, name: str, role: str | None = "student", *, permissions: discord.Permissions | None = None
+    ) -> simcord.MemberActor:
         """Add a member with one of the course roles (or none)."""
         roles = [self.roles[role]] if role else []
         if permissions is not None:
@@ -81,7 +83,10 @@ async def course(config: Config, clock: Clock, tmp_path: Path) -> AsyncIterator[
         "ta": guild.create_role("TA", permissions=staff_permissions),
         "student": guild.create_role("Student"),
     }
-    channels = {name: guild.create_text_channel(name) for name in ("general", "announcements", "ta-log", "bot-notices")}
+    channels = {
+        name: guild.create_text_channel(name)
+        for name in ("general", "announcements", "ta-log", "bot-notices")
+    }
     await env.start()
     world = Course(env, bot, guild, channels["general"], channels, roles)
     world.add("prof", "instructor")

@@ -1,0 +1,665 @@
+"""Attendance: check-in sessions with (rotating) codes, lockout, manual marks, excuses, the absence
+rule and its warnings.
+
+Rules: one record per student per held lecture; a check-in counts only with the right code while
+check-in is open — `present` within `late_after_minutes` of the lecture's start, `late` after; after
+`max_wrong_attempts` wrong codes a student is locked out of that session. With rotation the code
+shown and the one before it are accepted. A lecture is *held* once it has a session (check-in was
+opened, or staff marked someone for it). Absences = lectures held since the student joined, minus
+present, late and excused ones.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db import audit
+from bot.db.models import (
+    AbsenceWarning,
+    AttendanceRecord,
+    AttendanceSession,
+    CheckinAttempt,
+    ExcuseRequest,
+    Student,
+)
+from bot.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from bot.services import Services
+from bot.services.codes import derived_code, normalise
+from bot.services.students import ensure_student
+
+STATUSES = ("present", "late", "excused", "absent")
+REASON_MAX = 500
+ATTENDANCE_LOCK = "attendance"
+
+
+class NoLectureToday(NotAllowed):
+    """Opening check-in on a day without a lecture needs the staff's confirmation."""
+
+
+class Outcome(StrEnum):
+    PRESENT = "present"
+    LATE = "late"
+    ALREADY = "already"  # checked in before
+    WRONG = "wrong"  # wrong code, tries left
+    LOCKED_NOW = "locked_now"  # this wrong code used the last try
+    LOCKED = "locked"  # locked out earlier
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    id: int
+    lecture_date: date
+    starts_at: datetime
+    extra: bool
+    rotate_seconds: int
+    opened_at: datetime | None
+    closes_at: datetime | None
+    closed_at: datetime | None
+    live_channel_id: int | None
+    live_message_id: int | None
+
+    def is_open(self, now: datetime) -> bool:
+        return (
+            self.opened_at is not None
+            and self.closed_at is None
+            and self.closes_at is not None
+            and now < self.closes_at
+        )
+
+
+@dataclass(frozen=True)
+class CheckinResult:
+    outcome: Outcome
+    session: SessionInfo
+    at: datetime | None  # when the (first) check-in happened
+    tries_left: int = 0
+
+
+@dataclass(frozen=True)
+class LectureStatus:
+    lecture_date: date
+    status: str  # present, late, excused, absent, or "not counted" before the student joined
+
+
+@dataclass(frozen=True)
+class StudentRecord:
+    discord_id: int
+    held: int  # lectures held since the student joined (or that they attended)
+    present: int
+    late: int
+    excused: int
+    absent: int
+    fail_at: int
+    lectures: tuple[LectureStatus, ...]
+
+    @property
+    def absences_left(self) -> int:
+        """Absences still possible before reaching the fail line."""
+        return max(0, self.fail_at - 1 - self.absent)
+
+    @property
+    def failed(self) -> bool:
+        return self.absent >= self.fail_at
+
+
+@dataclass(frozen=True)
+class ExcuseInfo:
+    id: int
+    discord_id: int
+    lecture_date: date
+    reason: str
+    status: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class CloseReport:
+    session: SessionInfo
+    checked_in: int
+    warnings: tuple[tuple[int, int], ...]  # (student, absences) newly reaching a warning count
+    one_from_fail: tuple[int, ...]
+    failed: tuple[int, ...]
+
+
+def _info(row: AttendanceSession) -> SessionInfo:
+    return SessionInfo(
+        row.id,
+        row.lecture_date,
+        row.starts_at,
+        row.extra,
+        row.rotate_seconds,
+        row.opened_at,
+        row.closes_at,
+        row.closed_at,
+        row.live_channel_id,
+        row.live_message_id,
+    )
+
+
+# ---- codes ----------------------------------------------------------------------------------
+def _step(row: AttendanceSession | SessionInfo, now: datetime) -> int:
+    if not row.rotate_seconds or row.opened_at is None:
+        return 0
+    return max(0, int((now - row.opened_at).total_seconds() // row.rotate_seconds))
+
+
+def current_code(services: Services, row: AttendanceSession) -> str:
+    """The code to show now (it changes every `rotate_seconds` when rotating)."""
+    return derived_code(row.secret, _step(row, services.now()), services.config.attendance.code_length)
+
+
+def _accepted_codes(services: Services, row: AttendanceSession) -> set[str]:
+    step, length = _step(row, services.now()), services.config.attendance.code_length
+    return {derived_code(row.secret, s, length) for s in {step, max(0, step - 1)}}
+
+
+# ---- sessions ---------------------------------------------------------------------------------
+async def _open_row(session: AsyncSession, now: datetime) -> AttendanceSession | None:
+    query = select(AttendanceSession).where(
+        AttendanceSession.opened_at.is_not(None),
+        AttendanceSession.closed_at.is_(None),
+        AttendanceSession.closes_at > now,
+    )
+    return await session.scalar(query.order_by(AttendanceSession.id.desc()))
+
+
+async def open_session(
+    services: Services,
+    *,
+    actor_id: int,
+    minutes: int | None = None,
+    rotate: bool = False,
+    extra_ok: bool = False,
+) -> tuple[SessionInfo, str]:
+    """Open check-in for today's lecture; returns the session and its current code.
+
+    Raises InvalidInput (minutes out of range), Conflict (already open) or NoLectureToday (no
+    lecture today and `extra_ok` is False: ask the staff to confirm an extra session).
+    """
+    settings = services.config.attendance
+    minutes = settings.minutes_open if minutes is None else minutes
+    if not 1 <= minutes <= 240:
+        raise InvalidInput("Minutes must be between 1 and 240.")
+    now = services.now()
+    today = services.calendar.local_date(now)
+    lecture = services.calendar.lecture_on(today)
+    if lecture is None and not extra_ok:
+        raise NoLectureToday(f"There is no lecture today ({today:%a %Y-%m-%d}).")
+    async with services.db.write(ATTENDANCE_LOCK) as session:
+        current = await _open_row(session, now)
+        if current is not None and current.closes_at is not None:
+            until = int(current.closes_at.timestamp())
+            raise Conflict(f"Check-in is already open until <t:{until}:t>; `/ta attendance close` first.")
+        row = await session.scalar(
+            select(AttendanceSession).where(AttendanceSession.lecture_date == today).with_for_update()
+        )
+        if row is None:
+            row = AttendanceSession(
+                lecture_date=today,
+                starts_at=lecture.starts_at if lecture else now,
+                extra=lecture is None,
+                secret="",
+            )
+            session.add(row)
+        row.secret = secrets.token_hex(16)
+        row.rotate_seconds = settings.rotate_seconds if rotate else 0
+        row.opened_at, row.closes_at, row.closed_at, row.opened_by = (
+            now,
+            now + timedelta(minutes=minutes),
+            None,
+            actor_id,
+        )
+        row.live_channel_id = row.live_message_id = None
+        await session.flush()
+        audit(
+            session,
+            at=now,
+            actor_id=actor_id,
+            action="attendance.open",
+            date=str(today),
+            minutes=minutes,
+            rotate=rotate,
+            extra=row.extra,
+        )
+        return _info(row), current_code(services, row)
+
+
+async def open_now(services: Services) -> tuple[SessionInfo, str] | None:
+    """The session open now and its current code, if any."""
+    async with services.db.read() as session:
+        row = await _open_row(session, services.now())
+        return (_info(row), current_code(services, row)) if row else None
+
+
+async def sessions_to_close(services: Services) -> list[SessionInfo]:
+    """Sessions still marked open (at start-up: those whose time ran out while the bot was down, too)."""
+    async with services.db.read() as session:
+        rows = await session.scalars(
+            select(AttendanceSession).where(
+                AttendanceSession.opened_at.is_not(None), AttendanceSession.closed_at.is_(None)
+            )
+        )
+        return [_info(r) for r in rows.all()]
+
+
+async def set_live_message(services: Services, *, session_id: int, channel_id: int, message_id: int) -> None:
+    async with services.db.write(ATTENDANCE_LOCK) as session:
+        row = await session.get(AttendanceSession, session_id, with_for_update=True)
+        if row is not None:
+            row.live_channel_id, row.live_message_id = channel_id, message_id
+
+
+async def close_session(
+    services: Services, *, actor_id: int | None, session_id: int | None = None
+) -> SessionInfo:
+    """Close the open session (or `session_id`). Raises Conflict when nothing is open."""
+    now = services.now()
+    async with services.db.write(ATTENDANCE_LOCK) as session:
+        if session_id is not None:
+            row = await session.get(AttendanceSession, session_id, with_for_update=True)
+            if row is None or row.closed_at is not None or row.opened_at is None:
+                raise Conflict("That check-in is already closed.")
+        else:
+            row = await _open_row(session, now)
+            if row is None:
+                raise Conflict("No check-in is open.")
+        row.closed_at = min(now, row.closes_at) if row.closes_at else now
+        audit(session, at=now, actor_id=actor_id, action="attendance.close", date=str(row.lecture_date))
+        return _info(row)
+
+
+# ---- check-in ---------------------------------------------------------------------------------
+async def check_in(
+    services: Services, *, discord_id: int, discord_name: str | None, joined_at: datetime | None, code: str
+) -> CheckinResult:
+    """Check in to the lecture open now. Wrong codes are counted (and committed) even though they
+    change nothing else. Raises NotAllowed when no check-in is open."""
+    now = services.now()
+    typed = normalise(code)
+    settings = services.config.attendance
+    async with services.db.write(ATTENDANCE_LOCK) as session:
+        row = await _open_row(session, now)
+        if row is None:
+            raise NotAllowed("No check-in is open right now.")
+        info = _info(row)
+        existing = await session.scalar(
+            select(AttendanceRecord).where(
+                AttendanceRecord.session_id == row.id, AttendanceRecord.discord_id == discord_id
+            )
+        )
+        if existing is not None and existing.status in ("present", "late"):
+            return CheckinResult(Outcome.ALREADY, info, existing.at)
+        attempt = await session.scalar(
+            select(CheckinAttempt).where(
+                CheckinAttempt.session_id == row.id, CheckinAttempt.discord_id == discord_id
+            )
+        )
+        if attempt is not None and attempt.wrong >= settings.max_wrong_attempts:
+            return CheckinResult(Outcome.LOCKED, info, None)
+        if typed not in _accepted_codes(services, row):
+            if attempt is None:
+                attempt = CheckinAttempt(session_id=row.id, discord_id=discord_id, wrong=0)
+                session.add(attempt)
+            attempt.wrong += 1
+            left = settings.max_wrong_attempts - attempt.wrong
+            if left <= 0:
+                audit(
+                    session,
+                    at=now,
+                    actor_id=discord_id,
+                    action="attendance.lockout",
+                    target_id=discord_id,
+                    date=str(row.lecture_date),
+                )
+                return CheckinResult(Outcome.LOCKED_NOW, info, None)
+            return CheckinResult(Outcome.WRONG, info, None, left)
+        await ensure_student(
+            session, discord_id=discord_id, discord_name=discord_name, joined_at=min(joined_at or now, now)
+        )
+        status = (
+            "present" if now <= row.starts_at + timedelta(minutes=settings.late_after_minutes) else "late"
+        )
+        if existing is None:
+            session.add(
+                AttendanceRecord(
+                    session_id=row.id, discord_id=discord_id, status=status, source="checkin", at=now
+                )
+            )
+        else:  # a manual "absent" or an excuse is overridden by actually being there
+            existing.status, existing.source, existing.at = status, "checkin", now
+        audit(
+            session,
+            at=now,
+            actor_id=discord_id,
+            action="attendance.checkin",
+            target_id=discord_id,
+            date=str(row.lecture_date),
+            status=status,
+        )
+        return CheckinResult(Outcome(status), info, now)
+
+
+# ---- staff marks ------------------------------------------------------------------------------
+def parse_day(text: str) -> date:
+    """A YYYY-MM-DD date. Raises InvalidInput."""
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(f"`{text[:20]}` is not a date like 2025-03-12.") from None
+
+
+async def _session_for_day(
+    services: Services, session: AsyncSession, day: date, *, create: bool
+) -> AttendanceSession | None:
+    row = await session.scalar(
+        select(AttendanceSession).where(AttendanceSession.lecture_date == day).with_for_update()
+    )
+    if row is not None or not create:
+        return row
+    lecture = services.calendar.lecture_on(day)
+    if lecture is None:
+        raise NotFound(f"There was no lecture on {day:%a %Y-%m-%d}.")
+    if lecture.starts_at > services.now():
+        raise NotAllowed(f"The lecture of {day:%Y-%m-%d} has not happened yet.")
+    row = AttendanceSession(
+        lecture_date=day,
+        starts_at=lecture.starts_at,
+        extra=False,
+        secret=secrets.token_hex(16),
+        rotate_seconds=0,
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def mark(
+    services: Services,
+    *,
+    actor_id: int,
+    discord_id: int,
+    discord_name: str | None,
+    joined_at: datetime | None,
+    day: date,
+    status: str,
+) -> str | None:
+    """Set a record by hand (this makes the lecture held). Returns the previous status.
+    Raises InvalidInput (status), NotFound (no lecture that day) or NotAllowed (future lecture)."""
+    if status not in STATUSES:
+        raise InvalidInput(f"Status must be one of {', '.join(STATUSES)}.")
+    now = services.now()
+    async with services.db.write(ATTENDANCE_LOCK) as session:
+        row = await _session_for_day(services, session, day, create=True)
+        assert row is not None
+        await ensure_student(
+            session, discord_id=discord_id, discord_name=discord_name, joined_at=min(joined_at or now, now)
+        )
+        record = await session.scalar(
+            select(AttendanceRecord).where(
+                AttendanceRecord.session_id == row.id, AttendanceRecord.discord_id == discord_id
+            )
+        )
+        previous = record.status if record else None
+        if record is None:
+            session.add(
+                AttendanceRecord(
+                    session_id=row.id, discord_id=discord_id, status=status, source="manual", at=now
+                )
+            )
+        else:
+            record.status, record.source, record.at = status, "manual", now
+        audit(
+            session,
+            at=now,
+            actor_id=actor_id,
+            action="attendance.mark",
+            target_id=discord_id,
+            date=str(day),
+            status=status,
+            previous=previous,
+        )
+        return previous
+
+
+# ---- records and the absence rule ------------------------------------------------------------
+async def records(
+    services: Services, students: Sequence[tuple[int, datetime | None]]
+) -> dict[int, StudentRecord]:
+    """Each student's record. `students` are (discord id, Discord join time); the join time on file
+    wins when the bot knew the student earlier."""
+    async with services.db.read() as session:
+        return await _records(services, session, students)
+
+
+async def _records(
+    services: Services, session: AsyncSession, students: Sequence[tuple[int, datetime | None]]
+) -> dict[int, StudentRecord]:
+    now = services.now()
+    held = list(
+        (await session.scalars(select(AttendanceSession).order_by(AttendanceSession.lecture_date))).all()
+    )
+    ids = [s for s, _ in students]
+    known = {
+        s.discord_id: s.joined_at
+        for s in (await session.scalars(select(Student).where(Student.discord_id.in_(ids)))).all()
+    }
+    marks: dict[tuple[int, int], str] = {}
+    rows = await session.execute(
+        select(AttendanceRecord.session_id, AttendanceRecord.discord_id, AttendanceRecord.status).where(
+            AttendanceRecord.discord_id.in_(ids)
+        )
+    )
+    for session_id, discord_id, status in rows.all():
+        marks[(session_id, discord_id)] = status
+    excused_days = {
+        (e.discord_id, e.lecture_date)
+        for e in (
+            await session.scalars(
+                select(ExcuseRequest).where(
+                    ExcuseRequest.status == "approved", ExcuseRequest.discord_id.in_(ids)
+                )
+            )
+        ).all()
+    }
+    fail_at = services.config.attendance.fail_at
+    result = {}
+    for discord_id, discord_joined in students:
+        candidates = [t for t in (known.get(discord_id), discord_joined) if t is not None]
+        joined = min(candidates) if candidates else now
+        counts = dict.fromkeys(STATUSES, 0)
+        lectures = []
+        for lecture in held:
+            marked = marks.get((lecture.id, discord_id))
+            if marked is not None:
+                status = marked
+            else:
+                still_open = (
+                    lecture.closed_at is None and lecture.closes_at is not None and lecture.closes_at > now
+                )
+                if lecture.starts_at < joined or still_open:
+                    lectures.append(LectureStatus(lecture.lecture_date, "not counted"))
+                    continue  # before they joined, or check-in still open
+                status = "excused" if (discord_id, lecture.lecture_date) in excused_days else "absent"
+            counts[status] += 1
+            lectures.append(LectureStatus(lecture.lecture_date, status))
+        result[discord_id] = StudentRecord(
+            discord_id,
+            sum(counts.values()),
+            counts["present"],
+            counts["late"],
+            counts["excused"],
+            counts["absent"],
+            fail_at,
+            tuple(lectures),
+        )
+    return result
+
+
+async def held_lectures(services: Services) -> list[SessionInfo]:
+    async with services.db.read() as session:
+        rows = await session.scalars(select(AttendanceSession).order_by(AttendanceSession.lecture_date))
+        return [_info(r) for r in rows.all()]
+
+
+async def warnings_due(
+    services: Services, students: Sequence[tuple[int, datetime | None]]
+) -> CloseReport | None:
+    """After a session closes: who newly reached a warning count (recorded, so each count warns
+    once), who is one absence from the fail line and who reached it."""
+    now = services.now()
+    settings = services.config.attendance
+    async with services.db.write(ATTENDANCE_LOCK) as session:
+        last = await session.scalar(
+            select(AttendanceSession).order_by(AttendanceSession.closed_at.desc().nulls_last()).limit(1)
+        )
+        if last is None:
+            return None
+        by_student = await _records(services, session, students)
+        sent = {(w.discord_id, w.absences) for w in (await session.scalars(select(AbsenceWarning))).all()}
+        warnings = []
+        for discord_id, record in by_student.items():
+            due = [
+                count
+                for count in settings.warn_at
+                if record.absent >= count and (discord_id, count) not in sent
+            ]
+            if due:
+                await ensure_student(session, discord_id=discord_id, discord_name=None, joined_at=now)
+                for count in due:
+                    session.add(AbsenceWarning(discord_id=discord_id, absences=count, at=now))
+                warnings.append((discord_id, record.absent))
+        checked_in = len(
+            (
+                await session.scalars(
+                    select(AttendanceRecord.id).where(
+                        AttendanceRecord.session_id == last.id, AttendanceRecord.source == "checkin"
+                    )
+                )
+            ).all()
+        )
+        return CloseReport(
+            _info(last),
+            checked_in,
+            tuple(warnings),
+            tuple(s for s, r in by_student.items() if r.absent == settings.fail_at - 1),
+            tuple(s for s, r in by_student.items() if r.failed),
+        )
+
+
+# ---- excuses ----------------------------------------------------------------------------------
+def _excuse(row: ExcuseRequest) -> ExcuseInfo:
+    return ExcuseInfo(row.id, row.discord_id, row.lecture_date, row.reason, row.status, row.created_at)
+
+
+async def request_excuse(
+    services: Services,
+    *,
+    discord_id: int,
+    discord_name: str | None,
+    joined_at: datetime | None,
+    day: date,
+    reason: str,
+) -> ExcuseInfo:
+    """Ask to excuse an absence on a lecture date. Raises InvalidInput, NotFound (no lecture) or
+    Conflict (already requested, or you were there)."""
+    reason = " ".join(reason.split())
+    if not 1 <= len(reason) <= REASON_MAX:
+        raise InvalidInput(f"The reason must be 1–{REASON_MAX} characters.")
+    now = services.now()
+    async with services.db.write(ATTENDANCE_LOCK) as session:
+        held = await _session_for_day(services, session, day, create=False)
+        if held is None and services.calendar.lecture_on(day) is None:
+            raise NotFound(f"There is no lecture on {day:%a %Y-%m-%d}.")
+        await ensure_student(
+            session, discord_id=discord_id, discord_name=discord_name, joined_at=min(joined_at or now, now)
+        )
+        if held is not None:
+            record = await session.scalar(
+                select(AttendanceRecord).where(
+                    AttendanceRecord.session_id == held.id, AttendanceRecord.discord_id == discord_id
+                )
+            )
+            if record is not None and record.status in ("present", "late", "excused"):
+                raise Conflict(f"You are already recorded as {record.status} on {day:%Y-%m-%d}.")
+        duplicate = await session.scalar(
+            select(ExcuseRequest).where(
+                ExcuseRequest.discord_id == discord_id,
+                ExcuseRequest.lecture_date == day,
+                ExcuseRequest.status.in_(("pending", "approved")),
+            )
+        )
+        if duplicate is not None:
+            raise Conflict(f"You already asked to excuse {day:%Y-%m-%d} (it is {duplicate.status}).")
+        row = ExcuseRequest(
+            discord_id=discord_id, lecture_date=day, reason=reason, status="pending", created_at=now
+        )
+        session.add(row)
+        await session.flush()
+        audit(
+            session,
+            at=now,
+            actor_id=discord_id,
+            action="excuse.request",
+            target_id=discord_id,
+            date=str(day),
+            excuse=row.id,
+        )
+        return _excuse(row)
+
+
+async def pending_excuses(services: Services) -> list[ExcuseInfo]:
+    async with services.db.read() as session:
+        rows = await session.scalars(
+            select(ExcuseRequest).where(ExcuseRequest.status == "pending").order_by(ExcuseRequest.id)
+        )
+        return [_excuse(r) for r in rows.all()]
+
+
+async def decide_excuse(services: Services, *, actor_id: int, excuse_id: int, approve: bool) -> ExcuseInfo:
+    """Approve or deny a pending request; approval marks the lecture excused (unless the student
+    was there). Raises NotFound or Conflict (already decided)."""
+    now = services.now()
+    async with services.db.write(ATTENDANCE_LOCK) as session:
+        row = await session.get(ExcuseRequest, excuse_id, with_for_update=True)
+        if row is None:
+            raise NotFound("That excuse request does not exist.")
+        if row.status != "pending":
+            raise Conflict(f"That request was already {row.status}.")
+        row.status, row.decided_by, row.decided_at = ("approved" if approve else "denied"), actor_id, now
+        if approve:
+            held = await _session_for_day(services, session, row.lecture_date, create=False)
+            if held is not None:
+                record = await session.scalar(
+                    select(AttendanceRecord).where(
+                        AttendanceRecord.session_id == held.id, AttendanceRecord.discord_id == row.discord_id
+                    )
+                )
+                if record is None:
+                    session.add(
+                        AttendanceRecord(
+                            session_id=held.id,
+                            discord_id=row.discord_id,
+                            status="excused",
+                            source="excuse",
+                            at=now,
+                        )
+                    )
+                elif record.status == "absent":
+                    record.status, record.source, record.at = "excused", "excuse", now
+        audit(
+            session,
+            at=now,
+            actor_id=actor_id,
+            action=f"excuse.{row.status}",
+            target_id=row.discord_id,
+            date=str(row.lecture_date),
+            excuse=row.id,
+        )
+        return _excuse(row)

@@ -1,0 +1,61 @@
+"""Migrations build exactly the models' schema (the `alembic check` meta-test), and `coursebot db`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection
+
+from bot.__main__ import main
+from bot.db.engine import create_engine
+from bot.db.migrate import alembic_config
+from bot.db.models import Base
+from tests.conftest import ROOT
+
+HEAD = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+def _drift(connection: Connection) -> list[object]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return list(compare_metadata(context, Base.metadata))
+
+
+async def test_migrated_schema_matches_the_models(database_url: str) -> None:
+    """`database_url` is an empty database upgraded to head by the fixture."""
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            assert await connection.run_sync(_drift) == []
+            tables = await connection.run_sync(lambda c: set(inspect(c).get_table_names()))
+            revision = await connection.run_sync(
+                lambda c: MigrationContext.configure(c).get_current_revision()
+            )
+    finally:
+        await engine.dispose()
+    assert set(Base.metadata.tables) <= tables
+    assert revision == HEAD
+
+
+def test_there_is_one_head() -> None:
+    assert len(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads()) == 1
+
+
+def test_db_upgrade_then_current(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
+    config = str(ROOT / "config.toml")
+    assert main(["db", "current", "--config", config]) == 0
+    assert "(empty)" in capsys.readouterr().out
+    assert main(["db", "upgrade", "--config", config]) == 0
+    assert capsys.readouterr().out.strip() == f"database at revision {HEAD}"
+    assert main(["db", "current", "--config", config]) == 0
+    out = capsys.readouterr().out
+    assert f"database at revision {HEAD}" in out and "up to date" in out
+    assert main(["db", "upgrade", "--config", config]) == 0  # idempotent
+    assert capsys.readouterr().out.strip() == f"database at revision {HEAD}"
