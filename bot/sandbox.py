@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 import sys
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from bot.app import CourseBot
 from bot.calendar import CourseCalendar
 from bot.clock import Clock
 from bot.config import Config, parse_offsets
+from bot.services.students import ensure_student
 
 SANDBOX_GUILD_ID = 1_100_000_000_000_000_001
 PEOPLE = (
@@ -40,9 +41,11 @@ Lines look like `NAME: /command option:value other:more words`, e.g.
   alice: /register student_id:20251234 name:Alice Kim
   ta: /ta student member:alice
   alice: click Accept            (press a button on the last message alice got)
+  alice: /checkin code:{{code}}    ({{code}} is the last inline code shown, e.g. a check-in code)
 People: {people}
 Sandbox commands: !help, !who, !time, !advance 1d (or 2h, 30m), !commands, !quit"""
 _TIMESTAMP = re.compile(r"<t:(-?\d+)(?::([tTdDfFR]))?>")
+_INLINE_CODE = re.compile(r"`([A-Z0-9]{4,12})`")
 _OPTION = re.compile(r"(?:^|\s)([a-z_][a-z0-9_]*):")
 
 
@@ -60,6 +63,7 @@ class Sandbox:
         self.people: dict[str, simcord.MemberActor] = {}
         self.users: dict[str, simcord.UserHandle] = {}
         self.last_seen: dict[str, discord.Message] = {}
+        self.last_code = ""  # the last inline code shown (check-in or invite), for `{code}` in a line
 
     def build_server(self, config: Config) -> None:
         guild = self.env.create_guild(f"{config.course.code} {config.course.term}", id=SANDBOX_GUILD_ID)
@@ -81,11 +85,17 @@ class Sandbox:
             guild.create_text_channel(name)
         self.guild, self.roles = guild, roles
 
-    def add_people(self) -> None:
-        """Members join once the bot is connected, as they would on a live server."""
-        for name, role in PEOPLE:
-            self.users[name] = self.env.create_user(name)
-            self.people[name] = self.guild.add_member(self.users[name], roles=[self.roles[role]])
+    async def add_people(self) -> None:
+        """Members join once the bot is connected, as they would on a live server; the bot has
+        known them since the first day of term, so every lecture counts for them."""
+        first_day = self.calendar.at(self.calendar.term_start, time(0, 0))
+        async with self.bot.services.db.write() as session:
+            for name, role in PEOPLE:
+                self.users[name] = self.env.create_user(name)
+                self.people[name] = self.guild.add_member(self.users[name], roles=[self.roles[role]])
+                await ensure_student(
+                    session, discord_id=self.people[name].id, discord_name=name, joined_at=first_day
+                )
 
     # ---- rendering -------------------------------------------------------------------------
     def render_time(self, match: re.Match[str]) -> str:
@@ -101,7 +111,13 @@ class Sandbox:
             text = text.replace(f"<@{person.id}>", f"@{name}").replace(f"<@!{person.id}>", f"@{name}")
         return text
 
-    def render_message(self, content: str, embeds: list[discord.Embed], components: Any = None) -> list[str]:
+    def render_message(
+        self,
+        content: str,
+        embeds: list[discord.Embed],
+        components: Any = None,
+        attachments: Sequence[str] = (),
+    ) -> list[str]:
         lines = self.render_text(content).splitlines() if content else []
         for item in embeds:
             if item.title:
@@ -113,6 +129,8 @@ class Sandbox:
                 lines.extend(f"   {line}" for line in self.render_text(field.value or "").splitlines())
             if item.footer and item.footer.text:
                 lines.append(f"({self.render_text(item.footer.text)})")
+        if attachments:
+            lines.append("attachments: " + ", ".join(attachments))
         labels = _button_labels(components)
         if labels:
             lines.append("buttons: " + " ".join(f"[{label}]" for label in labels))
@@ -141,7 +159,8 @@ class Sandbox:
                 label = self._channel_label(channel)
                 if label.startswith("DM to "):
                     self.last_seen[label.removeprefix("DM to ")] = message
-                body = self.render_message(message.content, message.embeds, _components_of(message))
+                files = [a.filename for a in message.attachments]
+                body = self.render_message(message.content, message.embeds, _components_of(message), files)
                 lines.append(f"[{label}] " + (body[0] if body else ""))
                 lines.extend(f"    {line}" for line in body[1:])
         return lines
@@ -158,7 +177,7 @@ class Sandbox:
         if who not in self.people or not rest.strip():
             self.write(f"?? `{line}`: start with one of {', '.join(self.people)} and a colon, or type !help")
             return True
-        rest = rest.strip()
+        rest = rest.strip().replace("{code}", self.last_code)
         before = self._snapshot()
         try:
             if rest.startswith("/"):
@@ -223,7 +242,11 @@ class Sandbox:
             self.write(f"[form for {who}] {result.modal.get('title', '')}")
         for response in messages:
             tag = "only you" if response.ephemeral else "everyone"
-            body = self.render_message(response.content, response.embeds, response.components)
+            files = [a.filename for a in response.attachments]
+            body = self.render_message(response.content, response.embeds, response.components, files)
+            codes = _INLINE_CODE.findall("\n".join(body))
+            if codes:
+                self.last_code = codes[-1]
             self.write(f"[{who} · {tag}] " + (body[0] if body else ""))
             for line in body[1:]:
                 self.write(f"    {line}")
@@ -318,7 +341,7 @@ async def run_sandbox(
         sandbox = Sandbox(env, bot, clock, write)
         sandbox.build_server(config)
         await env.start()
-        sandbox.add_people()
+        await sandbox.add_people()
         try:
             local = clock.now().astimezone(config.tz)
             write(note or f"clock starts at {local:%Y-%m-%d %H:%M %Z}")

@@ -471,8 +471,8 @@ async def _records(
     fail_at = services.config.attendance.fail_at
     result = {}
     for discord_id, discord_joined in students:
-        candidates = [t for t in (known.get(discord_id), discord_joined) if t is not None]
-        joined = min(candidates) if candidates else now
+        # The earliest we know of; never later than now (a clock started with --now may be behind Discord's).
+        joined = min([t for t in (known.get(discord_id), discord_joined) if t is not None] + [now])
         counts = dict.fromkeys(STATUSES, 0)
         lectures = []
         for lecture in held:
@@ -509,18 +509,16 @@ async def held_lectures(services: Services) -> list[SessionInfo]:
 
 
 async def warnings_due(
-    services: Services, students: Sequence[tuple[int, datetime | None]]
-) -> CloseReport | None:
-    """After a session closes: who newly reached a warning count (recorded, so each count warns
-    once), who is one absence from the fail line and who reached it."""
+    services: Services, *, session_id: int, students: Sequence[tuple[int, datetime | None]]
+) -> CloseReport:
+    """After session `session_id` closed: who newly reached a warning count (recorded, so each
+    count warns once), who is one absence from the fail line and who reached it. Raises NotFound."""
     now = services.now()
     settings = services.config.attendance
     async with services.db.write(ATTENDANCE_LOCK) as session:
-        last = await session.scalar(
-            select(AttendanceSession).order_by(AttendanceSession.closed_at.desc().nulls_last()).limit(1)
-        )
+        last = await session.get(AttendanceSession, session_id)
         if last is None:
-            return None
+            raise NotFound("That check-in session does not exist.")
         by_student = await _records(services, session, students)
         sent = {(w.discord_id, w.absences) for w in (await session.scalars(select(AbsenceWarning))).all()}
         warnings = []

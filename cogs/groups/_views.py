@@ -8,9 +8,9 @@ from typing import Any
 import discord
 
 from bot.app import CourseBot
-from bot.permissions import Privilege, privilege_of, require_staff
+from bot.permissions import require_staff
 from bot.services import groups
-from cogs._base import guarded
+from cogs._base import guarded, student_members
 from cogs._render import bot_of
 from cogs.groups._channels import GroupChannels
 
@@ -124,9 +124,4 @@ class AutofillConfirm(
 
 
 def student_ids(bot: CourseBot) -> list[int]:
-    """Everyone with the student role (and no staff role), not bots."""
-    guild = bot.course_guild
-    if guild is None:
-        return []
-    roles = bot.config.discord.roles
-    return sorted(m.id for m in guild.members if not m.bot and privilege_of(m, roles) == Privilege.STUDENT)
+    return [m.id for m in student_members(bot)]

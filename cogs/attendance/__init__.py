@@ -1,0 +1,108 @@
+"""Attendance: `/checkin`, `/attendance`, `/excuse`, and the staff's `/ta attendance` and
+`/ta excuse`. The rules live in bot/services/attendance.py."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+
+from bot.app import CourseBot
+from bot.errors import NotAllowed
+from bot.permissions import Privilege, privilege_of
+from bot.services import attendance
+from bot.services.attendance import Outcome
+from cogs._base import FeatureCog
+from cogs._render import embed, when
+from cogs.attendance._staff import AttendanceStaffCog
+
+
+class AttendanceCog(FeatureCog):
+    def _require_student(self, interaction: discord.Interaction) -> None:
+        if privilege_of(interaction.user, self.bot.config.discord.roles) != Privilege.STUDENT:
+            raise NotAllowed("Only members with the student role check in.")
+
+    @app_commands.command(
+        name="checkin", description="Check in to the lecture with the code shown in the room"
+    )
+    @app_commands.describe(code="The code on the screen")
+    @app_commands.guild_only()
+    async def checkin(self, interaction: discord.Interaction, code: str) -> None:
+        self._require_student(interaction)
+        member = interaction.user
+        result = await attendance.check_in(
+            self.bot.services,
+            discord_id=member.id,
+            discord_name=member.name,
+            joined_at=getattr(member, "joined_at", None),
+            code=code,
+        )
+        lecture = f"the lecture of {result.session.lecture_date:%a %Y-%m-%d}"
+        texts = {
+            Outcome.PRESENT: f"Checked in to {lecture}: present.",
+            Outcome.LATE: f"Checked in to {lecture}: late (more than {self.bot.config.attendance.late_after_minutes} minutes after the start).",
+            Outcome.ALREADY: f"You already checked in to {lecture} at {when(result.at)}."
+            if result.at
+            else "You already checked in.",
+            Outcome.WRONG: f"Wrong code; {result.tries_left} tr{'ies' if result.tries_left != 1 else 'y'} left.",
+            Outcome.LOCKED_NOW: "Wrong code, and that was your last try: you are locked out of this check-in. The staff have been told.",
+            Outcome.LOCKED: "You are locked out of this check-in after too many wrong codes; talk to the staff.",
+        }
+        await interaction.response.send_message(texts[result.outcome], ephemeral=True)
+        if result.outcome is Outcome.LOCKED_NOW:
+            await self.bot.post_staff_log(
+                f"🔒 {member.mention} is locked out of check-in for {result.session.lecture_date} after too many wrong codes"
+            )
+
+    @app_commands.command(
+        name="attendance", description="Your attendance record and absences left before the fail line"
+    )
+    async def my_attendance(self, interaction: discord.Interaction) -> None:
+        member = interaction.user
+        records = await attendance.records(
+            self.bot.services, [(member.id, getattr(member, "joined_at", None))]
+        )
+        record = records[member.id]
+        fail_at = self.bot.config.attendance.fail_at
+        card = embed(
+            "Your attendance",
+            f"{record.held} lecture{'s' if record.held != 1 else ''} held since you joined.",
+        )
+        card.add_field(name="Present", value=str(record.present))
+        card.add_field(name="Late", value=str(record.late))
+        card.add_field(name="Excused", value=str(record.excused))
+        card.add_field(name="Absent", value=str(record.absent))
+        standing = (
+            f"You have reached the fail line ({fail_at} absences mean an F). Talk to the staff."
+            if record.failed
+            else f"You can miss {record.absences_left} more lecture{'s' if record.absences_left != 1 else ''}; {fail_at} absences mean an F."
+        )
+        card.add_field(name="Standing", value=standing, inline=False)
+        recent = [f"{lecture.lecture_date:%a %m-%d}: {lecture.status}" for lecture in record.lectures[-12:]]
+        if recent:
+            card.add_field(name="Lectures", value="\n".join(recent), inline=False)
+        await interaction.response.send_message(embed=card, ephemeral=True)
+
+    @app_commands.command(name="excuse", description="Ask the staff to excuse an absence on a lecture date")
+    @app_commands.describe(date="Lecture date, YYYY-MM-DD", reason="Why you could not attend")
+    async def excuse(self, interaction: discord.Interaction, date: str, reason: str) -> None:
+        member = interaction.user
+        request = await attendance.request_excuse(
+            self.bot.services,
+            discord_id=member.id,
+            discord_name=member.name,
+            joined_at=getattr(member, "joined_at", None),
+            day=attendance.parse_day(date),
+            reason=reason,
+        )
+        await interaction.response.send_message(
+            f"Your request #{request.id} to excuse {request.lecture_date:%a %Y-%m-%d} is with the staff; you will get a DM when they decide.",
+            ephemeral=True,
+        )
+        await self.bot.post_staff_log(
+            f"📝 {member.mention} asks to excuse {request.lecture_date} (#{request.id}); `/ta excuse review`"
+        )
+
+
+async def setup(bot: CourseBot) -> None:
+    await bot.add_cog(AttendanceCog(bot))
+    await bot.add_cog(AttendanceStaffCog(bot))

@@ -1,0 +1,125 @@
+"""What happens around a check-in session besides the data: closing by itself when its minutes are
+up, the live projector message with the rotating code, and the warnings after it closes."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import discord
+
+from bot.app import CourseBot
+from bot.errors import Conflict
+from bot.services import attendance
+from bot.services.attendance import SessionInfo
+from cogs._base import student_members
+
+log = logging.getLogger(__name__)
+
+
+def _job_id(kind: str, session_id: int) -> str:
+    return f"attendance:{kind}:{session_id}"
+
+
+def live_text(code: str, info: SessionInfo) -> str:
+    closes = f"<t:{int(info.closes_at.timestamp())}:R>" if info.closes_at else ""
+    return f"## Check-in code: `{code}`\nType `/checkin code:{code}` · closes {closes} · the code changes every {info.rotate_seconds} s"
+
+
+class SessionLifecycle:
+    """Schedules the close and the rotation of a session (APScheduler, in memory; the state that
+    matters is in the database, so start-up re-creates these jobs)."""
+
+    def __init__(self, bot: CourseBot) -> None:
+        self.bot = bot
+
+    def schedule(self, info: SessionInfo) -> None:
+        scheduler, now = self.bot.scheduler, self.bot.clock.now()
+        if info.closes_at is not None:
+            run_at = discord.utils.utcnow() + max(timedelta(0), info.closes_at - now)
+            scheduler.add_job(
+                self.finish,
+                "date",
+                run_date=run_at,
+                args=[info.id],
+                id=_job_id("close", info.id),
+                replace_existing=True,
+            )
+        if info.rotate_seconds:
+            scheduler.add_job(
+                self.rotate,
+                "interval",
+                seconds=info.rotate_seconds,
+                args=[info.id],
+                id=_job_id("rotate", info.id),
+                replace_existing=True,
+            )
+
+    def unschedule(self, session_id: int) -> None:
+        for kind in ("close", "rotate"):
+            job = self.bot.scheduler.get_job(_job_id(kind, session_id))
+            if job is not None:
+                job.remove()
+
+    async def resume(self) -> None:
+        """At start-up: sessions left open are scheduled again (or closed now if their time ran out)."""
+        for info in await attendance.sessions_to_close(self.bot.services):
+            self.schedule(info)
+
+    async def rotate(self, session_id: int) -> None:
+        opened = await attendance.open_now(self.bot.services)
+        if opened is None or opened[0].id != session_id:
+            self.unschedule(session_id)
+            return
+        info, code = opened
+        if info.live_channel_id and info.live_message_id:
+            channel = self.bot.get_channel(info.live_channel_id)
+            if isinstance(channel, discord.abc.Messageable):
+                try:
+                    await channel.get_partial_message(info.live_message_id).edit(
+                        content=live_text(code, info)
+                    )
+                except discord.HTTPException as error:
+                    log.warning("Could not update the live check-in code: %s", error)
+
+    async def finish(self, session_id: int, actor_id: int | None = None) -> None:
+        """Close the session (if still open), then warn and report."""
+        self.unschedule(session_id)
+        try:
+            info = await attendance.close_session(self.bot.services, actor_id=actor_id, session_id=session_id)
+        except Conflict:
+            return  # closed already (by hand)
+        await self.after_close(info)
+
+    async def after_close(self, info: SessionInfo) -> None:
+        await self.bot.wait_until_ready()
+        if info.live_channel_id and info.live_message_id:
+            channel = self.bot.get_channel(info.live_channel_id)
+            if isinstance(channel, discord.abc.Messageable):
+                try:
+                    await channel.get_partial_message(info.live_message_id).edit(
+                        content="Check-in is closed."
+                    )
+                except discord.HTTPException:
+                    pass
+        students = [(m.id, m.joined_at) for m in student_members(self.bot)]
+        report = await attendance.warnings_due(self.bot.services, session_id=info.id, students=students)
+        fail_at = self.bot.config.attendance.fail_at
+        for discord_id, absences in report.warnings:
+            left = max(0, fail_at - 1 - absences)
+            await self.bot.send_dm(
+                discord_id,
+                f"Attendance notice: you have {absences} absence{'s' if absences != 1 else ''} in {self.bot.config.course.code}. "
+                f"{fail_at} or more absences mean an F; you can miss {left} more lecture{'s' if left != 1 else ''}. "
+                "If an absence had a good reason, use `/excuse`.",
+            )
+        lines = [f"Check-in for {info.lecture_date:%a %Y-%m-%d} closed: {report.checked_in} checked in."]
+        if report.one_from_fail:
+            lines.append(
+                "One absence from the fail line: " + ", ".join(f"<@{i}>" for i in report.one_from_fail)
+            )
+        if report.failed:
+            lines.append(
+                f"Reached the fail line ({fail_at}+ absences): " + ", ".join(f"<@{i}>" for i in report.failed)
+            )
+        await self.bot.post_staff_log("\n".join(lines))

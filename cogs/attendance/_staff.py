@@ -1,0 +1,203 @@
+"""The staff's `/ta attendance open|close|mark|report` and `/ta excuse review`."""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Any, Literal
+
+import discord
+from discord import app_commands
+
+from bot.errors import NotFound
+from bot.permissions import require_staff
+from bot.services import attendance, students
+from bot.services.attendance import NoLectureToday
+from bot.services.attendance_report import report_chart, report_csv
+from cogs._base import FeatureCog, guarded, student_members
+from cogs._render import bot_of, embed
+from cogs.attendance._lifecycle import SessionLifecycle, live_text
+from cogs.attendance._views import ExcuseDecision
+
+Status = Literal["present", "late", "excused", "absent"]
+MAX_EXCUSES_SHOWN = 12  # two buttons each, within Discord's 25 components
+
+
+async def open_checkin(
+    interaction: discord.Interaction, minutes: int | None, rotate: bool, *, extra_ok: bool
+) -> None:
+    """Open check-in and show the code (as a live, rotating message when `rotate`)."""
+    bot = bot_of(interaction)
+    try:
+        info, code = await attendance.open_session(
+            bot.services, actor_id=interaction.user.id, minutes=minutes, rotate=rotate, extra_ok=extra_ok
+        )
+    except NoLectureToday as error:
+        view = discord.ui.View(timeout=None)
+        view.add_item(OpenExtra(minutes or bot.config.attendance.minutes_open, rotate))
+        await interaction.response.send_message(
+            f"{error.message} Open an extra session anyway? It counts as a lecture held.",
+            view=view,
+            ephemeral=True,
+        )
+        return
+    lifecycle = SessionLifecycle(bot)
+    closes = f"<t:{int(info.closes_at.timestamp())}:t>" if info.closes_at else ""
+    kind = "an extra session" if info.extra else f"the lecture of {info.lecture_date:%a %Y-%m-%d}"
+    await interaction.response.send_message(
+        f"Check-in is open for {kind} until {closes}. Code: `{code}`", ephemeral=True
+    )
+    if rotate and isinstance(interaction.channel, discord.abc.Messageable):
+        message = await interaction.channel.send(live_text(code, info))
+        await attendance.set_live_message(
+            bot.services, session_id=info.id, channel_id=message.channel.id, message_id=message.id
+        )
+    lifecycle.schedule(info)
+    await bot.post_staff_log(f"{interaction.user.mention} opened check-in for {kind} until {closes}")
+
+
+class OpenExtra(
+    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"attextra:(?P<minutes>\d+):(?P<rotate>[01])"
+):
+    """Confirm opening check-in on a day without a lecture (an extra session)."""
+
+    def __init__(self, minutes: int, rotate: bool) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Open an extra session",
+                style=discord.ButtonStyle.primary,
+                custom_id=f"attextra:{minutes}:{int(rotate)}",
+            )
+        )
+        self.minutes, self.rotate = minutes, rotate
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> OpenExtra:
+        return cls(int(match["minutes"]), match["rotate"] == "1")
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        async def open_extra() -> None:
+            require_staff(interaction, bot_of(interaction).config.discord.roles)
+            await open_checkin(interaction, self.minutes, self.rotate, extra_ok=True)
+
+        await guarded(interaction, open_extra)
+
+
+class AttendanceStaffCog(FeatureCog):
+    staff_commands = ("attendance", "excuse")
+    attendance_group = app_commands.Group(
+        name="attendance", description="Lecture check-in and attendance records"
+    )
+    excuse_group = app_commands.Group(name="excuse", description="Excuse requests")
+
+    async def cog_load(self) -> None:
+        await super().cog_load()
+        self.bot.add_dynamic_items(OpenExtra, ExcuseDecision)
+        await SessionLifecycle(self.bot).resume()
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(OpenExtra, ExcuseDecision)
+        await super().cog_unload()
+
+    @attendance_group.command(name="open", description="Open check-in for the lecture now and show the code")
+    @app_commands.describe(
+        minutes="How long check-in stays open", rotate="Show a live code that changes every few seconds"
+    )
+    async def open(
+        self,
+        interaction: discord.Interaction,
+        minutes: app_commands.Range[int, 1, 240] | None = None,
+        rotate: bool = False,
+    ) -> None:
+        await open_checkin(interaction, minutes, rotate, extra_ok=False)
+
+    @attendance_group.command(name="close", description="Close check-in now")
+    async def close(self, interaction: discord.Interaction) -> None:
+        info = await attendance.close_session(self.bot.services, actor_id=interaction.user.id)
+        await interaction.response.send_message(
+            f"Check-in for {info.lecture_date:%a %Y-%m-%d} is closed.", ephemeral=True
+        )
+        lifecycle = SessionLifecycle(self.bot)
+        lifecycle.unschedule(info.id)
+        await lifecycle.after_close(info)
+
+    @attendance_group.command(
+        name="mark", description="Set a record by hand: present, late, excused or absent"
+    )
+    @app_commands.describe(
+        member="The student", date="Lecture date, YYYY-MM-DD", status="The status to record"
+    )
+    async def mark(
+        self, interaction: discord.Interaction, member: discord.Member, date: str, status: Status
+    ) -> None:
+        day = attendance.parse_day(date)
+        previous = await attendance.mark(
+            self.bot.services,
+            actor_id=interaction.user.id,
+            discord_id=member.id,
+            discord_name=member.name,
+            joined_at=member.joined_at,
+            day=day,
+            status=status,
+        )
+        was = f" (was {previous})" if previous else ""
+        await interaction.response.send_message(
+            f"{member.mention}: {status} on {day:%a %Y-%m-%d}{was}.", ephemeral=True
+        )
+        await self.bot.post_staff_log(
+            f"{interaction.user.mention} marked {member.mention} {status} on {day}{was}"
+        )
+
+    @attendance_group.command(name="report", description="Attendance table, a chart per lecture, and the CSV")
+    @app_commands.describe(member="Only this student")
+    async def report(self, interaction: discord.Interaction, member: discord.Member | None = None) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        services = self.bot.services
+        people = [member] if member else student_members(self.bot)
+        records = await attendance.records(services, [(m.id, m.joined_at) for m in people])
+        held = [s.lecture_date for s in await attendance.held_lectures(services)]
+        names = {}
+        for person in people:
+            row = await students.get_student(services, person.id)
+            names[person.id] = (
+                row.student_id or "" if row else "",
+                row.name or "" if row else "",
+                person.name,
+            )
+        lines = [
+            f"<@{i}> · {r.present} present, {r.late} late, {r.excused} excused, **{r.absent} absent** of {r.held}"
+            + (" · ⚠️ F" if r.failed else "")
+            for i, r in sorted(records.items(), key=lambda item: -item[1].absent)
+        ]
+        card = embed(
+            f"Attendance · {len(held)} lectures held",
+            "\n".join(lines)[:4000] or "No students with the student role.",
+        )
+        card.set_image(url="attachment://attendance.png")
+        title = f"{self.bot.config.course.code} attendance" + (f" · {member.name}" if member else "")
+        files = [
+            discord.File(io.BytesIO(report_chart(held, records, title)), filename="attendance.png"),
+            discord.File(io.BytesIO(report_csv(held, records, names)), filename="attendance.csv"),
+        ]
+        await interaction.followup.send(embed=card, files=files, ephemeral=True)
+
+    @excuse_group.command(name="review", description="Pending excuse requests, each with Approve / Deny")
+    async def review(self, interaction: discord.Interaction) -> None:
+        pending = await attendance.pending_excuses(self.bot.services)
+        if not pending:
+            raise NotFound("No pending excuse requests.")
+        shown = pending[:MAX_EXCUSES_SHOWN]
+        text = "\n".join(
+            f"**#{e.id}** <@{e.discord_id}> · {e.lecture_date:%a %Y-%m-%d} · {e.reason}" for e in shown
+        )
+        if len(pending) > len(shown):
+            text += f"\n… and {len(pending) - len(shown)} more after these."
+        view = discord.ui.View(timeout=None)
+        for excuse in shown:
+            view.add_item(ExcuseDecision(excuse.id, True))
+            view.add_item(ExcuseDecision(excuse.id, False))
+        await interaction.response.send_message(
+            embed=embed(f"Excuse requests ({len(pending)})", text[:4000]), view=view, ephemeral=True
+        )
