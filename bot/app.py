@@ -17,8 +17,10 @@ from bot.clock import Clock
 from bot.config import Config, DiscordSection
 from bot.db import Database
 from bot.db.migrate import upgrade
-from bot.permissions import make_staff_group, role_matches
+from bot.notify.dispatcher import Dispatcher
+from bot.permissions import Privilege, make_staff_group, privilege_of, role_matches
 from bot.services import Services
+from bot.services.reminders import plan_all
 from bot.tree import CourseTree
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,7 @@ class CourseBot(commands.Bot):
         self.staff_group = make_staff_group()
         self.database: Database | None = None
         self._services: Services | None = None
+        self.dispatcher: Dispatcher
 
     @property
     def services(self) -> Services:
@@ -85,6 +88,9 @@ class CourseBot(commands.Bot):
         self.database = Database(url)
         self._services = Services(self.database, self.clock, self.config, self.calendar)
         self.scheduler.start()
+        await plan_all(self._services)
+        self.dispatcher = Dispatcher(self)
+        await self.dispatcher.start()
         for extension in cog_extensions():
             await self.load_extension(extension)
         if self.staff_group.commands:
@@ -126,6 +132,15 @@ class CourseBot(commands.Bot):
             return None
         channel = find_by_reference(list(guild.text_channels), reference)
         return channel if isinstance(channel, discord.TextChannel) else None
+
+    def student_members(self) -> list[discord.Member]:
+        """Everyone on the course server with the student role (and no staff role), bots excluded."""
+        guild = self.course_guild
+        if guild is None:
+            return []
+        roles = self.config.discord.roles
+        members = (m for m in guild.members if not m.bot and privilege_of(m, roles) == Privilege.STUDENT)
+        return sorted(members, key=lambda m: m.id)
 
     async def post_staff_log(self, text: str) -> None:
         """One line in the ta-log channel; a missing channel or permission is only logged."""

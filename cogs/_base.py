@@ -9,7 +9,6 @@ import discord
 from discord.ext import commands
 
 from bot.app import CourseBot
-from bot.permissions import Privilege, privilege_of
 from bot.tree import handle_interaction_error
 
 
@@ -47,15 +46,3 @@ async def guarded(interaction: discord.Interaction, action: Callable[[], Awaitab
         client = interaction.client
         assert isinstance(client, CourseBot)
         await handle_interaction_error(client, interaction, error)
-
-
-def student_members(bot: CourseBot) -> list[discord.Member]:
-    """Everyone on the course server with the student role (and no staff role), bots excluded."""
-    guild = bot.course_guild
-    if guild is None:
-        return []
-    roles = bot.config.discord.roles
-    return sorted(
-        (m for m in guild.members if not m.bot and privilege_of(m, roles) == Privilege.STUDENT),
-        key=lambda m: m.id,
-    )

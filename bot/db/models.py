@@ -237,3 +237,75 @@ class AbsenceWarning(Base):
     discord_id: Mapped[int] = mapped_column(ForeignKey("students.discord_id", ondelete="CASCADE"))
     absences: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Notification(Base):
+    """One row of the outbox: a reminder or notice stored before it is due, sent at least once and
+    shown at most once (its id is the message nonce).
+
+    audience: "channel" (the announcements channel, pinging the student role), "dm" (one member),
+    or "dm_all" (every student with the category on; expanded into "dm" rows when due).
+    status: pending → claimed → sent | skipped | failed.
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_status_due", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source_key: Mapped[str] = mapped_column(
+        String(160), unique=True
+    )  # what planned it; re-planning is idempotent
+    kind: Mapped[str] = mapped_column(String(32))
+    category: Mapped[str | None] = mapped_column(
+        String(32)
+    )  # office_hours, deadlines, presentation, attendance
+    audience: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[int | None] = mapped_column(BigInteger)
+    text: Mapped[str] = mapped_column(Text)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    event_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # after this the reminder is useless
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    fallback: Mapped[bool] = mapped_column(default=False)  # DMs closed: posted in the fallback channel
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class ReminderPreference(Base):
+    """A student's choice for one reminder category (absent = the category's default)."""
+
+    __tablename__ = "reminder_preferences"
+    __table_args__ = (UniqueConstraint("discord_id", "category"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    discord_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    category: Mapped[str] = mapped_column(String(32))
+    enabled: Mapped[bool] = mapped_column()
+
+
+class DeadlineRow(Base):
+    """A deadline: from config.toml (synced at start-up) or added by the staff; removal hides it."""
+
+    __tablename__ = "deadlines"
+
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    remind: Mapped[str] = mapped_column(String(100))  # offsets, e.g. "7d,1d,1h"
+    origin: Mapped[str] = mapped_column(String(16))  # config or staff
+    removed: Mapped[bool] = mapped_column(default=False)
+
+
+class OfficeHoursChange(Base):
+    """A one-off change to the weekly office hours on one date: cancelled or moved."""
+
+    __tablename__ = "office_hours_changes"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)  # the regular session's date
+    kind: Mapped[str] = mapped_column(String(16))  # cancel or move
+    starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the new start when moved
+    place: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(String(300))
+    changed_by: Mapped[int | None] = mapped_column(BigInteger)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -30,6 +30,7 @@ from bot.db.models import (
     Student,
 )
 from bot.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from bot.notify.outbox import Planned, enqueue
 from bot.services import Services
 from bot.services.codes import derived_code, normalise
 from bot.services.students import ensure_student
@@ -512,7 +513,8 @@ async def warnings_due(
     services: Services, *, session_id: int, students: Sequence[tuple[int, datetime | None]]
 ) -> CloseReport:
     """After session `session_id` closed: who newly reached a warning count (recorded, so each
-    count warns once), who is one absence from the fail line and who reached it. Raises NotFound."""
+    count warns once, and the warning DM queued in the outbox), who is one absence from the fail
+    line and who reached it. Raises NotFound."""
     now = services.now()
     settings = services.config.attendance
     async with services.db.write(ATTENDANCE_LOCK) as session:
@@ -533,6 +535,7 @@ async def warnings_due(
                 for count in due:
                     session.add(AbsenceWarning(discord_id=discord_id, absences=count, at=now))
                 warnings.append((discord_id, record.absent))
+                await enqueue(session, warning_notice(services, discord_id, record, now))
         checked_in = len(
             (
                 await session.scalars(
@@ -549,6 +552,18 @@ async def warnings_due(
             tuple(s for s, r in by_student.items() if r.absent == settings.fail_at - 1),
             tuple(s for s, r in by_student.items() if r.failed),
         )
+
+
+def warning_notice(services: Services, discord_id: int, record: StudentRecord, now: datetime) -> Planned:
+    """The warning DM, through the outbox (category `attendance`), once per student and count."""
+    fail_at, left = services.config.attendance.fail_at, record.absences_left
+    text = (
+        f"Attendance notice: you have {record.absent} absence{'s' if record.absent != 1 else ''} in "
+        f"{services.config.course.code}. {fail_at} or more absences mean an F; you can miss {left} more "
+        f"lecture{'s' if left != 1 else ''}. If an absence had a good reason, use `/excuse`."
+    )
+    key = f"attendance-warning:{discord_id}:{record.absent}"
+    return Planned(key, "attendance_warning", "dm", text, now, category="attendance", user_id=discord_id)
 
 
 # ---- excuses ----------------------------------------------------------------------------------

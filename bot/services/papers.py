@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db import audit
 from bot.db.models import Paper, Presenter, Setting, Student, SwapOffer, WaitlistEntry
 from bot.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from bot.notify.sources import replan_talks
 from bot.services import Services
 from bot.services.students import ensure_student
 
@@ -109,6 +110,12 @@ class Window:
         if self.closes_at:
             return f"Paper sign-up closed <t:{int(self.closes_at.timestamp())}:F>."
         return "Paper sign-up is closed."
+
+
+async def _replan_talks(services: Services, session: AsyncSession) -> None:
+    """Presenters changed: their talk reminders follow, in the same transaction."""
+    await session.flush()
+    await replan_talks(session, config=services.config, calendar=services.calendar, now=services.now())
 
 
 # ---- reading -------------------------------------------------------------------------------
@@ -324,6 +331,7 @@ async def sign_up(
                 left_waitlist=left,
             )
             await session.flush()
+            await _replan_talks(services, session)
             return SignupResult(await _info(services, session, number), False, None, left)
         if entry is not None:
             if entry.paper_number == number:
@@ -418,6 +426,7 @@ async def withdraw(services: Services, *, discord_id: int, actor_id: int | None 
         await session.flush()
         for number in held:
             promotions += await _promote(services, session, number, now)
+        await _replan_talks(services, session)
         return WithdrawResult(tuple(held), waitlist_paper, tuple(promotions))
 
 
@@ -574,6 +583,7 @@ async def answer_swap(services: Services, *, offer_id: int, discord_id: int, acc
         assert mover is not None and other is not None
         mover.paper_number, other.paper_number = offer.to_paper, offer.from_paper
         offer.status, offer.decided_at = "accepted", now
+        await _replan_talks(services, session)
         audit(
             session,
             at=now,
@@ -691,6 +701,7 @@ async def save_paper(services: Services, *, actor_id: int, fields: PaperFields) 
             week=week,
         )
         await session.flush()
+        await _replan_talks(services, session)
         return await _info(services, session, fields.number), existing is None
 
 
@@ -716,6 +727,7 @@ async def remove_paper(services: Services, *, actor_id: int, number: int) -> Pap
             presenters=list(info.presenters),
             waitlist=list(info.waitlist),
         )
+        await _replan_talks(services, session)
         return info
 
 
@@ -739,6 +751,7 @@ async def assign(
         await session.execute(delete(WaitlistEntry).where(WaitlistEntry.discord_id == discord_id))
         session.add(Presenter(paper_number=number, discord_id=discord_id, since=now))
         audit(session, at=now, actor_id=actor_id, action="paper.assign", target_id=discord_id, paper=number)
+        await _replan_talks(services, session)
         await session.flush()
         return await _info(services, session, number)
 
@@ -882,6 +895,7 @@ async def import_papers(services: Services, *, actor_id: int | None, data: bytes
                 )
                 updated += 1
         audit(session, at=now, actor_id=actor_id, action="paper.import", added=added, updated=updated)
+        await _replan_talks(services, session)
     return ImportResult(added, updated, ())
 
 

@@ -7,12 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import audit
+from bot.db.engine import dialect_insert
 from bot.db.models import Student
 from bot.errors import Conflict, InvalidInput
 from bot.services import Services
@@ -65,7 +64,7 @@ async def ensure_student(
     student on PostgreSQL (under different locks) never collide on the primary key."""
     student = await session.get(Student, discord_id, with_for_update=True)
     if student is None:
-        insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
+        insert = dialect_insert(session)
         await session.execute(
             insert(Student)
             .values(discord_id=discord_id, discord_name=discord_name, joined_at=joined_at)

@@ -9,10 +9,10 @@ from datetime import timedelta
 import discord
 
 from bot.app import CourseBot
+from bot.clock import system_now
 from bot.errors import Conflict
 from bot.services import attendance
 from bot.services.attendance import SessionInfo
-from cogs._base import student_members
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,8 @@ class SessionLifecycle:
     def schedule(self, info: SessionInfo) -> None:
         scheduler, now = self.bot.scheduler, self.bot.clock.now()
         if info.closes_at is not None:
-            run_at = discord.utils.utcnow() + max(timedelta(0), info.closes_at - now)
+            # APScheduler times jobs by the system clock (not the course clock, which may be shifted)
+            run_at = system_now() + max(timedelta(0), info.closes_at - now)
             scheduler.add_job(
                 self.finish,
                 "date",
@@ -46,14 +47,20 @@ class SessionLifecycle:
                 replace_existing=True,
             )
         if info.rotate_seconds:
-            scheduler.add_job(
-                self.rotate,
-                "interval",
-                seconds=info.rotate_seconds,
-                args=[info.id],
-                id=_job_id("rotate", info.id),
-                replace_existing=True,
-            )
+            self._arm_rotation(info)
+
+    def _arm_rotation(self, info: SessionInfo) -> None:
+        # A one-shot job re-armed after each edit (an interval trigger would try to catch up on
+        # every missed tick after a clock jump).
+        run_at = discord.utils.utcnow() + timedelta(seconds=info.rotate_seconds)
+        self.bot.scheduler.add_job(
+            self.rotate,
+            "date",
+            run_date=run_at,
+            args=[info.id],
+            id=_job_id("rotate", info.id),
+            replace_existing=True,
+        )
 
     def unschedule(self, session_id: int) -> None:
         for kind in ("close", "rotate"):
@@ -72,6 +79,7 @@ class SessionLifecycle:
             self.unschedule(session_id)
             return
         info, code = opened
+        self._arm_rotation(info)
         if info.live_channel_id and info.live_message_id:
             channel = self.bot.get_channel(info.live_channel_id)
             if isinstance(channel, discord.abc.Messageable):
@@ -102,17 +110,11 @@ class SessionLifecycle:
                     )
                 except discord.HTTPException:
                     pass
-        students = [(m.id, m.joined_at) for m in student_members(self.bot)]
+        students = [(m.id, m.joined_at) for m in self.bot.student_members()]
         report = await attendance.warnings_due(self.bot.services, session_id=info.id, students=students)
+        if report.warnings:
+            self.bot.dispatcher.wake()  # the warning DMs are in the outbox
         fail_at = self.bot.config.attendance.fail_at
-        for discord_id, absences in report.warnings:
-            left = max(0, fail_at - 1 - absences)
-            await self.bot.send_dm(
-                discord_id,
-                f"Attendance notice: you have {absences} absence{'s' if absences != 1 else ''} in {self.bot.config.course.code}. "
-                f"{fail_at} or more absences mean an F; you can miss {left} more lecture{'s' if left != 1 else ''}. "
-                "If an absence had a good reason, use `/excuse`.",
-            )
         lines = [f"Check-in for {info.lecture_date:%a %Y-%m-%d} closed: {report.checked_in} checked in."]
         if report.one_from_fail:
             lines.append(

@@ -14,7 +14,7 @@ from bot.permissions import require_staff
 from bot.services import attendance, students
 from bot.services.attendance import NoLectureToday
 from bot.services.attendance_report import report_chart, report_csv
-from cogs._base import FeatureCog, guarded, student_members
+from cogs._base import FeatureCog, guarded
 from cogs._render import bot_of, embed
 from cogs.attendance._lifecycle import SessionLifecycle, live_text
 from cogs.attendance._views import ExcuseDecision
@@ -155,7 +155,7 @@ class AttendanceStaffCog(FeatureCog):
     async def report(self, interaction: discord.Interaction, member: discord.Member | None = None) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         services = self.bot.services
-        people = [member] if member else student_members(self.bot)
+        people = [member] if member else self.bot.student_members()
         records = await attendance.records(services, [(m.id, m.joined_at) for m in people])
         held = [s.lecture_date for s in await attendance.held_lectures(services)]
         names = {}

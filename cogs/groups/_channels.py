@@ -44,6 +44,7 @@ class GroupChannels:
         guild = self.bot.course_guild
         if not self.enabled or guild is None:
             return
+        role: discord.Role | None = None
         try:
             role = await guild.create_role(
                 name=f"Group {info.name}", mentionable=False, reason="project group"
@@ -69,6 +70,11 @@ class GroupChannels:
                 reason="project group",
             )
         except discord.HTTPException as error:
+            if role is not None:  # do not leave a role without its channel behind
+                try:
+                    await role.delete(reason="project group channel could not be created")
+                except discord.HTTPException:
+                    log.warning("Group channels: could not delete the orphan role %s", role.name)
             await self._report(f"create the channel of group {info.name}", error)
             return
         await groups.set_discord_ids(

@@ -10,7 +10,7 @@ import discord
 from bot.app import CourseBot
 from bot.permissions import require_staff
 from bot.services import groups
-from cogs._base import guarded, student_members
+from cogs._base import guarded
 from cogs._render import bot_of
 from cogs.groups._channels import GroupChannels
 
@@ -124,4 +124,4 @@ class AutofillConfirm(
 
 
 def student_ids(bot: CourseBot) -> list[int]:
-    return [m.id for m in student_members(bot)]
+    return [m.id for m in bot.student_members()]

@@ -60,8 +60,10 @@ async def board_message(
     )
     view = discord.ui.View(timeout=None)
     if len(pages) > 1:
-        view.add_item(BoardPage(week or 0, page - 1, "◀ Previous", disabled=page == 0))
-        view.add_item(BoardPage(week or 0, page + 1, "Next ▶", disabled=page == len(pages) - 1))
+        # Clamped: a custom id must match the template (no page -1), even on a disabled button.
+        last = len(pages) - 1
+        view.add_item(BoardPage(week or 0, max(page - 1, 0), "◀ Previous", disabled=page == 0))
+        view.add_item(BoardPage(week or 0, min(page + 1, last), "Next ▶", disabled=page == last))
     return card, view
 
 

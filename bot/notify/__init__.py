@@ -1,0 +1,1 @@
+"""Notifications that are never lost: the outbox (rows), the sources that plan them, the dispatcher."""

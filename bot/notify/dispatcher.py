@@ -1,0 +1,190 @@
+"""The dispatcher: one scheduler job that wakes at the next due time (and at least every 30 s),
+claims due outbox rows, sends them, and marks them.
+
+- Channel posts go to the announcements channel and mention the student role only.
+- `dm_all` rows expand into one DM row per student with the category on.
+- DMs are paced (`reminders.dm_per_second`); a 429 is waited out (discord.py retries, then we
+  retry later), never dropped. A refused DM (DMs closed) falls back to a mention in the fallback
+  channel and is recorded.
+- Each send carries the row's nonce, so a retry after a crash never shows twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import discord
+
+from bot.notify import outbox
+from bot.notify.outbox import Claimed
+from bot.permissions import role_matches
+
+if TYPE_CHECKING:
+    from bot.app import CourseBot
+
+log = logging.getLogger(__name__)
+
+JOB_ID = "outbox-dispatcher"
+POLL_SECONDS = 30
+LEASE = timedelta(minutes=2)
+DISCORD_DMS_CLOSED = 50007
+
+
+class ChannelMissing(Exception):
+    """A configured channel does not exist (yet); the row is retried later, then fails loudly."""
+
+
+class Pacer:
+    """At most `rate` sends per second, spaced evenly."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate
+        self._next = 0.0
+
+    async def wait(self) -> None:
+        now = time.monotonic()
+        if self._next > now:
+            await asyncio.sleep(self._next - now)
+        self._next = max(now, self._next) + self.interval
+
+
+class Dispatcher:
+    def __init__(self, bot: CourseBot) -> None:
+        self.bot = bot
+        self.pacer = Pacer(bot.config.reminders.dm_per_second)
+        self._lock = asyncio.Lock()
+        self.sent = 0
+
+    # ---- scheduling ---------------------------------------------------------------------
+    async def start(self) -> None:
+        """Recover rows claimed by a process that died, then run now and keep waking."""
+        recovered = await outbox.recover(self.bot.services.db)
+        if recovered:
+            log.warning("Re-queued %d notifications that were being sent when the bot stopped", recovered)
+        self.wake(1.0)
+
+    def wake(self, delay: float = 0.0) -> None:
+        """(Re)schedule the one dispatcher job `delay` seconds from now; an earlier wake-up wins.
+
+        A one-shot date job, re-armed after every run: unlike an interval trigger it never has
+        missed runs to catch up on when the clock jumps (suspend, or a simulated clock in tests).
+        """
+        when = discord.utils.utcnow() + timedelta(seconds=delay)
+        job = self.bot.scheduler.get_job(JOB_ID)
+        if job is not None and job.next_run_time is not None and job.next_run_time <= when:
+            return
+        self.bot.scheduler.add_job(
+            self.run, "date", run_date=when, id=JOB_ID, replace_existing=True, misfire_grace_time=None
+        )
+
+    async def run(self) -> None:
+        """Send everything due, then wake again at the next due time (at the latest in 30 s)."""
+        if self._lock.locked():
+            return
+        try:
+            async with self._lock:
+                await self.bot.wait_until_ready()
+                await self._drain()
+        finally:
+            upcoming = await outbox.next_due(self.bot.services.db)
+            seconds = (
+                POLL_SECONDS if upcoming is None else (upcoming - self.bot.services.now()).total_seconds()
+            )
+            self.wake(min(POLL_SECONDS, max(0.5, seconds)))
+
+    async def _drain(self) -> None:
+        services = self.bot.services
+        while True:
+            batch = await outbox.claim_due(services.db, now=services.now(), lease=LEASE)
+            if not batch:
+                return
+            for row in batch:
+                await self.deliver(row)
+
+    # ---- sending ------------------------------------------------------------------------
+    async def deliver(self, row: Claimed) -> None:
+        services = self.bot.services
+        try:
+            if row.audience == "channel":
+                await self._post_channel(row)
+                await outbox.mark_sent(services.db, row.id, now=services.now())
+            elif row.audience == "dm_all":
+                recipients = await self._subscribers(row.category)
+                created = await outbox.expand(services.db, row, recipients, now=services.now())
+                log.info("Reminder %s fans out to %d students", row.source_key, created)
+            else:
+                await self._deliver_dm(row)
+        except (discord.HTTPException, ChannelMissing) as error:
+            retry = services.now() + timedelta(seconds=min(300, 5 * 2**row.attempts))
+            log.warning("Sending notification %s failed (%s); retrying", row.id, error)
+            await outbox.mark_retry(services.db, row.id, error=str(error), retry_at=retry, now=services.now())
+
+    async def _subscribers(self, category: str | None) -> list[int]:
+        if category is None:
+            return []
+        students = [m.id for m in self.bot.student_members()]
+        async with self.bot.services.db.read() as session:
+            return await outbox.enabled_for(session, category, students)
+
+    async def _post_channel(self, row: Claimed) -> None:
+        channel = self.bot.course_channel(self.bot.config.discord.channels.announcements)
+        if channel is None:
+            raise ChannelMissing(
+                f"announcements channel {self.bot.config.discord.channels.announcements!r} not found"
+            )
+        role = discord.utils.find(
+            lambda r: role_matches(r, self.bot.config.discord.roles.student), channel.guild.roles
+        )
+        content = f"{role.mention} {row.text}" if role else row.text
+        mentions = discord.AllowedMentions(everyone=False, users=False, roles=[role] if role else False)
+        await channel.send(content[:2000], nonce=row.nonce, allowed_mentions=mentions)
+
+    async def _deliver_dm(self, row: Claimed) -> None:
+        services = self.bot.services
+        assert row.user_id is not None
+        if row.category is not None:
+            async with services.db.read() as session:
+                if not await outbox.enabled_for(session, row.category, [row.user_id]):
+                    await outbox.mark_skipped(
+                        services.db, row.id, reason=f"the student turned {row.category} reminders off"
+                    )
+                    return
+        await self.pacer.wait()
+        try:
+            user = self.bot.get_user(row.user_id) or await self.bot.fetch_user(row.user_id)
+            channel = user.dm_channel or await user.create_dm()
+            await channel.send(
+                row.text[:2000], nonce=row.nonce, allowed_mentions=discord.AllowedMentions.none()
+            )
+        except discord.Forbidden as error:
+            if error.code != DISCORD_DMS_CLOSED and error.status != 403:
+                raise
+            await self._fallback(row)
+            await outbox.mark_sent(
+                services.db,
+                row.id,
+                now=services.now(),
+                fallback=True,
+                note="DMs closed: posted in the fallback channel",
+            )
+            return
+        except discord.NotFound:
+            await outbox.mark_skipped(services.db, row.id, reason="the user no longer exists")
+            return
+        self.sent += 1
+        await outbox.mark_sent(services.db, row.id, now=services.now())
+
+    async def _fallback(self, row: Claimed) -> None:
+        channel = self.bot.course_channel(self.bot.config.discord.channels.fallback)
+        if channel is None:
+            raise ChannelMissing(f"fallback channel {self.bot.config.discord.channels.fallback!r} not found")
+        mention = discord.Object(row.user_id or 0)
+        await channel.send(
+            f"<@{row.user_id}> (your DMs are closed) {row.text}"[:2000],
+            nonce=f"{row.nonce}f",
+            allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=[mention]),
+        )

@@ -1,0 +1,305 @@
+"""Reminders: preferences per category, deadlines (config + staff), office hours and their one-off
+changes. Every change re-plans the affected outbox rows in the same transaction."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import parse_offsets
+from bot.db import audit
+from bot.db.models import DeadlineRow, OfficeHoursChange, ReminderPreference
+from bot.errors import Conflict, InvalidInput, NotFound
+from bot.notify import sources
+from bot.notify.outbox import CATEGORIES, DEFAULT_ON, OUTBOX_LOCK, Planned, enabled_for, enqueue
+from bot.notify.sources import OfficeHoursSession
+from bot.services import Services
+
+TITLE_MAX = 200
+
+
+# ---- start-up --------------------------------------------------------------------------------
+async def plan_all(services: Services) -> None:
+    """At start-up: sync the configured deadlines, then (re)plan every source."""
+    now = services.now()
+    calendar, config = services.calendar, services.config
+    async with services.db.write(OUTBOX_LOCK) as session:
+        stored = {row.key: row for row in (await session.scalars(select(DeadlineRow))).all()}
+        for deadline in calendar.deadlines:
+            remind = ",".join(sources.offset_label(o) for o in deadline.remind)
+            row = stored.get(deadline.key)
+            if row is None:
+                session.add(
+                    DeadlineRow(
+                        key=deadline.key,
+                        title=deadline.title,
+                        due_at=deadline.due_at,
+                        remind=remind,
+                        origin="config",
+                        removed=False,
+                    )
+                )
+            elif row.origin == "config":
+                row.title, row.due_at, row.remind = deadline.title, deadline.due_at, remind
+        await session.flush()
+        await sources.replan_deadlines(session, now=now)
+        await sources.replan_office_hours(session, config=config, calendar=calendar, now=now)
+        await sources.replan_talks(session, config=config, calendar=calendar, now=now)
+
+
+# ---- preferences -----------------------------------------------------------------------------
+def check_category(category: str) -> str:
+    if category not in CATEGORIES:
+        raise InvalidInput(f"Category must be one of {', '.join(CATEGORIES)}.")
+    return category
+
+
+async def set_preference(services: Services, *, discord_id: int, category: str, enabled: bool) -> None:
+    """Turn DM reminders of one category on or off. Raises InvalidInput for an unknown category."""
+    check_category(category)
+    async with services.db.write(OUTBOX_LOCK) as session:
+        row = await session.scalar(
+            select(ReminderPreference).where(
+                ReminderPreference.discord_id == discord_id, ReminderPreference.category == category
+            )
+        )
+        if row is None:
+            session.add(ReminderPreference(discord_id=discord_id, category=category, enabled=enabled))
+        else:
+            row.enabled = enabled
+        audit(
+            session,
+            at=services.now(),
+            actor_id=discord_id,
+            action="reminders.set",
+            target_id=discord_id,
+            category=category,
+            enabled=enabled,
+        )
+
+
+async def preferences(services: Services, discord_id: int) -> dict[str, bool]:
+    async with services.db.read() as session:
+        return {c: bool(await enabled_for(session, c, [discord_id])) for c in CATEGORIES}
+
+
+def default_preferences() -> dict[str, bool]:
+    return dict(DEFAULT_ON)
+
+
+# ---- deadlines -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DeadlineInfo:
+    key: str
+    title: str
+    due_at: datetime
+    remind: str
+    origin: str
+
+
+def _deadline(row: DeadlineRow) -> DeadlineInfo:
+    return DeadlineInfo(row.key, row.title, row.due_at, row.remind, row.origin)
+
+
+async def upcoming_deadlines(services: Services) -> list[DeadlineInfo]:
+    now = services.now()
+    async with services.db.read() as session:
+        rows = await session.scalars(
+            select(DeadlineRow)
+            .where(DeadlineRow.removed.is_(False), DeadlineRow.due_at > now)
+            .order_by(DeadlineRow.due_at)
+        )
+        return [_deadline(r) for r in rows.all()]
+
+
+def parse_instant(services: Services, text: str) -> datetime:
+    """ "YYYY-MM-DD HH:MM" in the course timezone (or ISO 8601 with an offset). Raises InvalidInput."""
+    try:
+        return services.calendar.resolve(text)
+    except ValueError:
+        raise InvalidInput(f"`{text[:30]}` is not a time like 2025-04-18 23:59.") from None
+
+
+async def add_deadline(
+    services: Services, *, actor_id: int, key: str, title: str, due: str, remind: str | None
+) -> DeadlineInfo:
+    """Add a deadline (or change one with that key) and plan its pings. Raises InvalidInput."""
+    key = key.strip().lower()
+    if not re.fullmatch(r"[a-z0-9_]{1,32}", key):
+        raise InvalidInput("A key is 1–32 lowercase letters, digits or _ (e.g. `midterm_report`).")
+    title = " ".join(title.split())
+    if not 1 <= len(title) <= TITLE_MAX or "@" in title:
+        raise InvalidInput(f"A title is 1–{TITLE_MAX} characters, without @ mentions.")
+    due_at = parse_instant(services, due)
+    now = services.now()
+    if due_at <= now:
+        raise InvalidInput("That time has already passed.")
+    try:
+        offsets = parse_offsets(remind if remind is not None else "7d,1d,1h")
+    except ValueError as error:
+        raise InvalidInput(f"Reminders: {error}.") from None
+    remind_text = ",".join(sources.offset_label(o) for o in offsets)
+    async with services.db.write(OUTBOX_LOCK) as session:
+        row = await session.get(DeadlineRow, key, with_for_update=True)
+        if row is None:
+            row = DeadlineRow(
+                key=key, title=title, due_at=due_at, remind=remind_text, origin="staff", removed=False
+            )
+            session.add(row)
+        else:
+            row.title, row.due_at, row.remind, row.removed, row.origin = (
+                title,
+                due_at,
+                remind_text,
+                False,
+                "staff",
+            )
+        await session.flush()
+        audit(
+            session,
+            at=now,
+            actor_id=actor_id,
+            action="deadline.add",
+            key=key,
+            title=title,
+            due=due_at.isoformat(),
+            remind=remind_text,
+        )
+        await sources.replan_deadlines(session, now=now)
+        return _deadline(row)
+
+
+async def remove_deadline(services: Services, *, actor_id: int, key: str) -> DeadlineInfo:
+    """Remove a deadline; its pending pings are skipped. Raises NotFound."""
+    now = services.now()
+    async with services.db.write(OUTBOX_LOCK) as session:
+        row = await session.get(DeadlineRow, key.strip().lower(), with_for_update=True)
+        if row is None or row.removed:
+            raise NotFound(f"There is no deadline `{key[:32]}`; see `/deadlines`.")
+        row.removed = True
+        audit(session, at=now, actor_id=actor_id, action="deadline.remove", key=row.key, title=row.title)
+        await session.flush()
+        await sources.replan_deadlines(session, now=now)
+        return _deadline(row)
+
+
+# ---- office hours ----------------------------------------------------------------------------
+async def office_hours(services: Services) -> list[OfficeHoursSession]:
+    async with services.db.read() as session:
+        changes = (await session.scalars(select(OfficeHoursChange))).all()
+    return sources.office_hours_sessions(services.config, services.calendar, changes)
+
+
+async def next_office_hours(services: Services) -> OfficeHoursSession | None:
+    """The next session (cancelled ones included, so the change can be shown)."""
+    now = services.now()
+    return next((s for s in await office_hours(services) if s.ends_at > now), None)
+
+
+def _parse_day(text: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(f"`{text[:20]}` is not a date like 2025-03-12.") from None
+
+
+async def _regular_session(services: Services, day: date) -> OfficeHoursSession:
+    session = next((s for s in await office_hours(services) if s.day == day), None)
+    if session is None:
+        raise NotFound(
+            f"There are no office hours on {day:%a %Y-%m-%d} (they are on {services.config.office_hours.day}s)."
+        )
+    if session.ends_at <= services.now():
+        raise Conflict("Those office hours are over.")
+    return session
+
+
+async def change_office_hours(
+    services: Services,
+    *,
+    actor_id: int,
+    day_text: str,
+    cancel: bool,
+    start: str | None = None,
+    place: str | None = None,
+    reason: str | None = None,
+) -> tuple[OfficeHoursSession, int]:
+    """Cancel or move one session; re-plans its reminders and notifies subscribers and the channel
+    at once (through the outbox). Returns the changed session and the notice row count.
+    Raises InvalidInput, NotFound or Conflict."""
+    day = _parse_day(day_text)
+    await _regular_session(services, day)
+    now = services.now()
+    new_start = None
+    if not cancel:
+        if start is None:
+            raise InvalidInput("Give the new start, e.g. `16:00` or `2025-03-13 16:00`.")
+        new_start = parse_instant(
+            services, start if " " in start.strip() or "T" in start else f"{day.isoformat()} {start.strip()}"
+        )
+        if new_start <= now:
+            raise InvalidInput("The new time has already passed.")
+    if reason is not None and len(reason) > 300:
+        raise InvalidInput("The reason must be at most 300 characters.")
+    async with services.db.write(OUTBOX_LOCK) as session:
+        row = await session.get(OfficeHoursChange, day, with_for_update=True)
+        if row is None:
+            row = OfficeHoursChange(day=day, kind="cancel", changed_at=now)
+            session.add(row)
+        row.kind, row.starts_at, row.place, row.reason, row.changed_by, row.changed_at = (
+            ("cancel", None, None, reason, actor_id, now)
+            if cancel
+            else ("move", new_start, place, reason, actor_id, now)
+        )
+        await session.flush()
+        await sources.replan_office_hours(
+            session, config=services.config, calendar=services.calendar, now=now
+        )
+        changed = next(
+            s
+            for s in sources.office_hours_sessions(services.config, services.calendar, [row])
+            if s.day == day
+        )
+        why = f" ({reason})" if reason else ""
+        if cancel:
+            text = f"☕ Office hours on {day:%a %b} {day.day} are **cancelled**{why}."
+        else:
+            text = f"☕ Office hours on {day:%a %b} {day.day} **moved** to {sources.stamp(changed.starts_at)} at {changed.place}{why}."
+        notices = await _notice(
+            session, f"officehours-change:{day.isoformat()}:{now.timestamp():.0f}", text, now
+        )
+        audit(
+            session,
+            at=now,
+            actor_id=actor_id,
+            action="officehours.cancel" if cancel else "officehours.move",
+            date=day.isoformat(),
+            start=new_start.isoformat() if new_start else None,
+            place=place,
+            reason=reason,
+        )
+        return changed, notices
+
+
+async def office_hours_notice(services: Services, *, actor_id: int, text: str) -> int:
+    """Tell subscribers and the channel something about office hours, now. Raises InvalidInput."""
+    text = " ".join(text.split())
+    if not 1 <= len(text) <= 1500 or "@everyone" in text or "@here" in text:
+        raise InvalidInput("A notice is 1–1500 characters, without @everyone or @here.")
+    now = services.now()
+    async with services.db.write(OUTBOX_LOCK) as session:
+        count = await _notice(
+            session, f"officehours-notice:{now.timestamp():.3f}", f"☕ Office hours: {text}", now
+        )
+        audit(session, at=now, actor_id=actor_id, action="officehours.notice", text=text[:200])
+        return count
+
+
+async def _notice(session: AsyncSession, key: str, text: str, now: datetime) -> int:
+    channel = Planned(f"{key}:channel", "office_hours_notice", "channel", text, now)
+    dms = Planned(f"{key}:dm", "office_hours_notice", "dm_all", text, now, category="office_hours")
+    return int(await enqueue(session, channel)) + int(await enqueue(session, dms))
