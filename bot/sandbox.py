@@ -43,7 +43,7 @@ Lines look like `NAME: /command option:value other:more words`, e.g.
   alice: click Accept            (press a button on the last message alice got)
   alice: /checkin code:{{code}}    ({{code}} is the last inline code shown, e.g. a check-in code)
 People: {people}
-Sandbox commands: !help, !who, !time, !advance 1d (or 2h, 30m), !commands, !quit"""
+Sandbox commands: !help, !who, !time, !advance 1d (or 2h, 30m; due reminders are sent), !commands, !quit"""
 _TIMESTAMP = re.compile(r"<t:(-?\d+)(?::([tTdDfFR]))?>")
 _INLINE_CODE = re.compile(r"`([A-Z0-9]{4,12})`")
 _OPTION = re.compile(r"(?:^|\s)([a-z_][a-z0-9_]*):")
@@ -109,6 +109,8 @@ class Sandbox:
         text = _TIMESTAMP.sub(self.render_time, text)
         for name, person in self.people.items():
             text = text.replace(f"<@{person.id}>", f"@{name}").replace(f"<@!{person.id}>", f"@{name}")
+        for role in self.roles.values():
+            text = text.replace(f"<@&{role.id}>", f"@{role.name}")
         return text
 
     def render_message(
@@ -171,7 +173,13 @@ class Sandbox:
         if not line or line.startswith("#"):
             return True
         if line.startswith("!"):
-            return self.sandbox_command(line[1:].split())
+            before = self._snapshot()
+            keep_going = self.sandbox_command(line[1:].split())
+            await self.env.settle()
+            await self.bot.dispatcher.run()  # whatever fell due (reminders) is sent now
+            for out in self._new_messages(before):
+                self.write(out)
+            return keep_going
         who, _, rest = line.partition(":")
         who = who.strip().lower()
         if who not in self.people or not rest.strip():

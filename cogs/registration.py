@@ -10,13 +10,11 @@ from discord import app_commands
 from bot.app import CourseBot
 from bot.db.audit import recent
 from bot.services import students
-from cogs._base import FeatureCog
+from cogs._base import FeatureCog, StaffCog
 from cogs._render import embed, when
 
 
 class RegistrationCog(FeatureCog):
-    staff_commands = ("student",)
-
     @app_commands.command(
         name="register", description="Link your Discord account to your student id and name"
     )
@@ -42,6 +40,8 @@ class RegistrationCog(FeatureCog):
             text = f"Registered: `{result.student_id}` · {result.name}. Re-run `/register` to correct it."
         await interaction.response.send_message(text, ephemeral=True)
 
+
+class StudentLookupCog(StaffCog):
     @app_commands.command(name="student", description="A member's registration and recent activity (staff)")
     @app_commands.describe(member="The member to look up")
     async def student_lookup(self, interaction: discord.Interaction, member: discord.Member) -> None:
@@ -73,3 +73,4 @@ def _short(details: str) -> str:
 
 async def setup(bot: CourseBot) -> None:
     await bot.add_cog(RegistrationCog(bot))
+    await bot.add_cog(StudentLookupCog(bot))

@@ -14,7 +14,7 @@ from bot.permissions import require_staff
 from bot.services import attendance, students
 from bot.services.attendance import NoLectureToday
 from bot.services.attendance_report import report_chart, report_csv
-from cogs._base import FeatureCog, guarded
+from cogs._base import StaffCog, guarded
 from cogs._render import bot_of, embed
 from cogs.attendance._lifecycle import SessionLifecycle, live_text
 from cogs.attendance._views import ExcuseDecision
@@ -85,8 +85,7 @@ class OpenExtra(
         await guarded(interaction, open_extra)
 
 
-class AttendanceStaffCog(FeatureCog):
-    staff_commands = ("attendance", "excuse")
+class AttendanceStaffCog(StaffCog):
     attendance_group = app_commands.Group(
         name="attendance", description="Lecture check-in and attendance records"
     )

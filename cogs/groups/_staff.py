@@ -6,14 +6,13 @@ import discord
 from discord import app_commands
 
 from bot.services import groups
-from cogs._base import FeatureCog
+from cogs._base import StaffCog
 from cogs.groups._channels import GroupChannels
 from cogs.groups._render import plan_text
 from cogs.groups._views import AutofillConfirm, student_ids
 
 
-class GroupStaffCog(FeatureCog):
-    staff_commands = ("group",)
+class GroupStaffCog(StaffCog):
     group = app_commands.Group(name="group", description="Manage project groups")
 
     @group.command(name="lock", description="Freeze group membership (all groups, or one)")

@@ -8,15 +8,14 @@ from discord import app_commands
 from bot.errors import InvalidInput
 from bot.services import papers
 from bot.services.papers import PaperFields
-from cogs._base import FeatureCog
+from cogs._base import StaffCog
 from cogs.papers._render import mentions, talk_text
 from cogs.papers._views import tell_promoted
 
 MAX_CSV_BYTES = papers.MAX_IMPORT_BYTES
 
 
-class PaperStaffCog(FeatureCog):
-    staff_commands = ("paper", "signups")
+class PaperStaffCog(StaffCog):
     paper = app_commands.Group(name="paper", description="Manage the paper list and presenters")
     signups = app_commands.Group(name="signups", description="Open or close paper sign-up now")
 
