@@ -10,12 +10,14 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 from bot.clock import Clock
 from bot.config import Config, ConfigError, load_config
 from bot.services import Services
 
 log = logging.getLogger("coursebot")
+T = TypeVar("T")
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -147,7 +149,7 @@ def cmd_db(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def _with_services(config: Config, action: Callable[[Services], Awaitable[int]]) -> int:
+async def _with_services(config: Config, action: Callable[[Services], Awaitable[T]]) -> T:
     """Migrate, then run `action` with the same services the bot uses (safe while the bot runs)."""
     from bot.calendar import CourseCalendar
     from bot.db import Database
@@ -168,19 +170,65 @@ def cmd_import(args: argparse.Namespace) -> int:
     except OSError as error:
         print(f"{args.file}: {error.strerror}", file=sys.stderr)
         return EXIT_USAGE
-    from bot.services import papers
+    from bot.services import papers, roster
 
-    async def import_papers(services: Services) -> int:
-        result = await papers.import_papers(services, actor_id=None, data=data)
-        for problem in result.errors:
+    async def import_file(services: Services) -> int:
+        notes: tuple[str, ...] = ()
+        if args.kind == "papers":
+            result = await papers.import_papers(services, actor_id=None, data=data)
+            errors, summary, notes = (
+                result.errors,
+                f"{result.added} papers added, {result.updated} updated",
+                (),
+            )
+        else:
+            members = await roster.known_members(services)  # no Discord here: the members the bot has seen
+            outcome = await roster.import_roster(services, actor_id=None, data=data, members=members)
+            errors, notes = outcome.errors, outcome.unmatched
+            summary = f"{outcome.imported} students on the roster, {outcome.linked} linked to known members"
+        for problem in errors:
             print(f"{args.file}: {problem}")
-        if result.errors:
-            print(f"{args.file}: nothing imported ({len(result.errors)} problem(s))")
+        if errors:
+            print(f"{args.file}: nothing imported ({len(errors)} problem(s))")
             return EXIT_PROBLEMS
-        print(f"{args.file}: {result.added} papers added, {result.updated} updated")
+        for note in notes:
+            print(
+                f"{args.file}: no member found yet for {note} (linked when they /register or at the next /ta roster import)"
+            )
+        print(f"{args.file}: {summary}")
         return EXIT_OK
 
-    return asyncio.run(_with_services(config, import_papers))
+    return asyncio.run(_with_services(config, import_file))
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    from bot.services import gradebook
+
+    async def export(services: Services) -> tuple[int, bytes]:
+        rows = await gradebook.gradebook_rows(services)
+        return len(rows), gradebook.gradebook_csv(rows)
+
+    count, data = asyncio.run(_with_services(config, export))
+    if args.output in (None, "-"):
+        sys.stdout.buffer.write(data)
+    else:
+        Path(args.output).write_bytes(data)
+        print(f"{args.output}: {count} students", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    from bot.db.backup import BackupError, backup_sqlite
+
+    try:
+        summary = backup_sqlite(config.database.url, Path(args.file))
+    except BackupError as error:
+        print(str(error), file=sys.stderr)
+        return EXIT_USAGE
+    print(f"{args.file}: {summary}")
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -210,10 +258,25 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("db_command", choices=["upgrade", "current"])
     db.set_defaults(handler=cmd_db)
 
-    imports = sub.add_parser("import", parents=[common], help="import the paper list (CSV)")
-    imports.add_argument("kind", choices=["papers"])
-    imports.add_argument("file", help="CSV with the header number,title,authors,url,week")
+    imports = sub.add_parser(
+        "import", parents=[common], help="import the paper list or the class roster (CSV)"
+    )
+    imports.add_argument("kind", choices=["papers", "roster"])
+    imports.add_argument(
+        "file", help="papers: number,title,authors,url,week · roster: student_id,name[,discord]"
+    )
     imports.set_defaults(handler=cmd_import)
+
+    export = sub.add_parser("export", parents=[common], help="export the gradebook CSV")
+    export.add_argument("what", choices=["gradebook"])
+    export.add_argument("-o", "--output", help="file to write (default: standard output)")
+    export.set_defaults(handler=cmd_export)
+
+    backup = sub.add_parser(
+        "backup", parents=[common], help="a consistent copy of the SQLite database, safe while the bot runs"
+    )
+    backup.add_argument("file", help="where to write the copy")
+    backup.set_defaults(handler=cmd_backup)
     return parser
 
 

@@ -309,3 +309,15 @@ class OfficeHoursChange(Base):
     reason: Mapped[str | None] = mapped_column(String(300))
     changed_by: Mapped[int | None] = mapped_column(BigInteger)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RosterEntry(Base):
+    """A row of the class roster: the university's list of enrolled students."""
+
+    __tablename__ = "roster"
+
+    student_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    discord_ref: Mapped[str | None] = mapped_column(String(100))  # a username or an id, as given
+    discord_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)  # the member it is linked to
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -15,6 +15,7 @@ from bot.db.engine import dialect_insert
 from bot.db.models import Student
 from bot.errors import Conflict, InvalidInput
 from bot.services import Services
+from bot.services.roster import check_registration
 
 NAME_MAX = 100
 _MENTION = re.compile(r"<[@#][!&]?\d+>|@everyone|@here|<@&\d+>", re.IGNORECASE)
@@ -119,6 +120,7 @@ async def _register(
             raise Conflict(
                 f"Student id `{student_id}` is already registered to another account; ask the staff."
             )
+        await check_registration(session, student_id=student_id, discord_id=discord_id)
         student = await ensure_student(
             session, discord_id=discord_id, discord_name=discord_name, joined_at=joined_at
         )
