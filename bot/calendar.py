@@ -205,11 +205,15 @@ class CourseCalendar:
                 problems.append(
                     f"attendance.warn_at: {count} is not below attendance.fail_at {attendance.fail_at}"
                 )
-        if config.reminders.talk_morning:
-            try:
-                parse_hhmm(config.reminders.talk_morning)
-            except ValueError as error:
-                problems.append(f"reminders.talk_morning: {error}")
+        for key, value in (
+            ("reminders.talk_morning", config.reminders.talk_morning),
+            ("reviews.reminder_time", config.reviews.reminder_time),
+        ):
+            if value:
+                try:
+                    parse_hhmm(value)
+                except ValueError as error:
+                    problems.append(f"{key}: {error}")
         keys: set[str] = set()
         term_from = self.at(self.term_start, time(0, 0))
         term_to = self.at(self.term_end, time(23, 59))
@@ -223,7 +227,12 @@ class CourseCalendar:
                     f"deadlines[{index}].due: {deadline.due!r} ({due:%Y-%m-%d %H:%M}) is outside the term "
                     f"{self.term_start} to {self.term_end}"
                 )
-        for key in ("papers.signup_opens", "papers.signup_closes", "groups.lock_at"):
+        for key in (
+            "papers.signup_opens",
+            "papers.signup_closes",
+            "groups.lock_at",
+            "reviews.poster_session",
+        ):
             section, name = key.split(".")
             spec = getattr(getattr(config, section), name)
             if spec.strip() and config.deadline(spec.strip()) is None:

@@ -223,6 +223,13 @@ class RemindersSection(_Section):
     talk_morning: str = "08:00"
 
 
+class ReviewsSection(_Section):
+    talk_window_days: PositiveInt = 2
+    poster_window_days: PositiveInt = 1
+    poster_session: str = "poster_session"
+    reminder_time: str = "18:00"
+
+
 class RegistrationSection(_Section):
     student_id_pattern: Annotated[str, AfterValidator(_check_pattern)] = r"^\d{8}$"
 
@@ -271,6 +278,7 @@ class Config(_Section):
     office_hours: OfficeHoursSection
     reminders: RemindersSection = RemindersSection()
     registration: RegistrationSection = RegistrationSection()
+    reviews: ReviewsSection = ReviewsSection()
     deadlines: tuple[Deadline, ...] = ()
     discord: DiscordSection = DiscordSection()
     database: DatabaseSection = DatabaseSection()

@@ -42,6 +42,7 @@ Lines look like `NAME: /command option:value other:more words`, e.g.
   ta: /ta student member:alice
   alice: click Accept            (press a button on the last message alice got)
   alice: /checkin code:{{code}}    ({{code}} is the last inline code shown, e.g. a check-in code)
+  bob: form 4 | 5 | 3 | Clear talk  (fill the form the bot showed bob, fields separated by |)
 People: {people}
 Sandbox commands: !help, !who, !time, !advance 1d (or 2h, 30m; due reminders are sent), !commands, !quit"""
 _TIMESTAMP = re.compile(r"<t:(-?\d+)(?::([tTdDfFR]))?>")
@@ -63,6 +64,7 @@ class Sandbox:
         self.people: dict[str, simcord.MemberActor] = {}
         self.users: dict[str, simcord.UserHandle] = {}
         self.last_seen: dict[str, discord.Message] = {}
+        self.last_modal: dict[str, simcord.InteractionResult] = {}
         self.last_code = ""  # the last inline code shown (check-in or invite), for `{code}` in a line
 
     def build_server(self, config: Config) -> None:
@@ -194,6 +196,9 @@ class Sandbox:
             elif rest.lower().startswith("click "):
                 result = await self.click(who, rest[6:].strip())
                 self.write_result(who, result)
+            elif rest.lower().startswith("form "):
+                result = await self.submit_form(who, [v.strip() for v in rest[5:].split("|")])
+                self.write_result(who, result)
             else:
                 self.write(f"?? `{rest}`: type a slash command (/course) or `click LABEL`")
         except (simcord.BackendError, simcord.SetupError, ValueError, KeyError, OSError) as error:
@@ -244,10 +249,20 @@ class Sandbox:
             return await self.users[who].click(message, label=label)
         return await self.people[who].click(message, label=label)
 
+    async def submit_form(self, who: str, values: list[str]) -> simcord.InteractionResult:
+        shown = self.last_modal.pop(who, None)
+        if shown is None or shown.modal is None:
+            raise ValueError(f"{who} has no form open")
+        ids = [_input_id(row) for row in shown.modal.get("components", [])]
+        return await self.people[who].submit_modal(shown, dict(zip(ids, values, strict=False)))
+
     def write_result(self, who: str, result: simcord.InteractionResult) -> None:
         messages = ([result.response] if result.response else []) + list(result.followups)
         if result.modal:
-            self.write(f"[form for {who}] {result.modal.get('title', '')}")
+            self.last_modal[who] = result
+            labels = [_input_label(row) for row in result.modal.get("components", [])]
+            self.write(f"[form for {who}] {result.modal.get('title', '')}: " + " | ".join(labels))
+            self.write(f"    answer with: {who}: form " + " | ".join("…" for _ in labels))
         for response in messages:
             tag = "only you" if response.ephemeral else "everyone"
             files = [a.filename for a in response.attachments]
@@ -282,6 +297,21 @@ class Sandbox:
         else:
             self.write(HELP.format(people=", ".join(self.people)))
         return True
+
+
+def _input_of(row: dict[str, Any]) -> dict[str, Any]:
+    """A modal row (action row or label) holds one text input."""
+    if "component" in row:
+        return dict(row["component"])
+    return dict(row.get("components", [{}])[0])
+
+
+def _input_id(row: dict[str, Any]) -> str:
+    return str(_input_of(row).get("custom_id", ""))
+
+
+def _input_label(row: dict[str, Any]) -> str:
+    return str(row.get("label") or _input_of(row).get("label", "?"))
 
 
 def _relative(delta: timedelta) -> str:

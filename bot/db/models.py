@@ -321,3 +321,25 @@ class RosterEntry(Base):
     discord_ref: Mapped[str | None] = mapped_column(String(100))  # a username or an id, as given
     discord_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)  # the member it is linked to
     imported_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Review(Base):
+    """A peer review of a talk (target: paper number) or a poster (target: group id).
+    One per reviewer and target; editable while its window is open."""
+
+    __tablename__ = "reviews"
+    __table_args__ = (UniqueConstraint("kind", "target", "reviewer_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # talk or poster
+    target: Mapped[int] = mapped_column(BigInteger, index=True)
+    week: Mapped[int] = mapped_column(Integer)
+    reviewer_id: Mapped[int] = mapped_column(
+        ForeignKey("students.discord_id", ondelete="CASCADE"), index=True
+    )
+    score_1: Mapped[int] = mapped_column(Integer)
+    score_2: Mapped[int] = mapped_column(Integer)
+    score_3: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

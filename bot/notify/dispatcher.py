@@ -22,6 +22,7 @@ import discord
 from bot.notify import outbox
 from bot.notify.outbox import Claimed
 from bot.permissions import role_matches
+from bot.services import reviews
 
 if TYPE_CHECKING:
     from bot.app import CourseBot
@@ -113,7 +114,7 @@ class Dispatcher:
                 await self._post_channel(row)
                 await outbox.mark_sent(services.db, row.id, now=services.now())
             elif row.audience == "dm_all":
-                recipients = await self._subscribers(row.category)
+                recipients = await self._subscribers(row)
                 created = await outbox.expand(services.db, row, recipients, now=services.now())
                 log.info("Reminder %s fans out to %d students", row.source_key, created)
             else:
@@ -123,12 +124,15 @@ class Dispatcher:
             log.warning("Sending notification %s failed (%s); retrying", row.id, error)
             await outbox.mark_retry(services.db, row.id, error=str(error), retry_at=retry, now=services.now())
 
-    async def _subscribers(self, category: str | None) -> list[int]:
-        if category is None:
+    async def _subscribers(self, row: Claimed) -> list[int]:
+        if row.category is None:
             return []
         students = [m.id for m in self.bot.student_members()]
+        if row.kind == "review_reminder":  # only those who have not reviewed that week's talks
+            week = int(row.source_key.split(":")[1])
+            students = await reviews.students_without_review(self.bot.services, week, students)
         async with self.bot.services.db.read() as session:
-            return await outbox.enabled_for(session, category, students)
+            return await outbox.enabled_for(session, row.category, students)
 
     async def _post_channel(self, row: Claimed) -> None:
         channel = self.bot.course_channel(self.bot.config.discord.channels.announcements)

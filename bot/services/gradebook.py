@@ -14,6 +14,7 @@ from sqlalchemy import select
 from bot.db.models import Group, GroupMember, Paper, Presenter, RosterEntry, Student
 from bot.services import Services
 from bot.services.attendance import records
+from bot.services.reviews import reviews_given
 
 COLUMNS = (
     "student_id",
@@ -31,6 +32,7 @@ COLUMNS = (
     "talk_date",
     "group",
     "project_title",
+    "reviews_given",
 )
 
 
@@ -61,6 +63,7 @@ async def gradebook_rows(services: Services, members: Sequence[GradebookMember] 
         weeks = (
             await session.execute(select(Paper.number, Paper.week).order_by(Paper.week, Paper.number))
         ).all()
+        given = await reviews_given(session)
     order: dict[int, int] = {}
     counters: dict[int, int] = {}
     for number, week in weeks:
@@ -110,6 +113,7 @@ async def gradebook_rows(services: Services, members: Sequence[GradebookMember] 
                 else "",
                 "group": group.name if group else "",
                 "project_title": group.title if group else "",
+                "reviews_given": str(given.get(discord_id, 0)) if discord_id is not None else "0",
             }
         )
     rows.sort(key=lambda r: (r["student_id"] == "", r["student_id"], r["discord_name"].casefold()))

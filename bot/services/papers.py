@@ -24,6 +24,7 @@ from bot.db.models import Paper, Presenter, Setting, Student, SwapOffer, Waitlis
 from bot.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from bot.notify.sources import replan_talks
 from bot.services import Services
+from bot.services.reviews import replan_review_reminders
 from bot.services.students import ensure_student
 
 SIGNUP_OVERRIDE = "signups.override"
@@ -113,9 +114,10 @@ class Window:
 
 
 async def _replan_talks(services: Services, session: AsyncSession) -> None:
-    """Presenters changed: their talk reminders follow, in the same transaction."""
+    """Presenters or papers changed: talk and review reminders follow, in the same transaction."""
     await session.flush()
     await replan_talks(session, config=services.config, calendar=services.calendar, now=services.now())
+    await replan_review_reminders(services, session)
 
 
 # ---- reading -------------------------------------------------------------------------------

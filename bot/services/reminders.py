@@ -18,6 +18,7 @@ from bot.notify import sources
 from bot.notify.outbox import CATEGORIES, DEFAULT_ON, OUTBOX_LOCK, Planned, enabled_for, enqueue
 from bot.notify.sources import OfficeHoursSession
 from bot.services import Services
+from bot.services.reviews import replan_review_reminders
 
 TITLE_MAX = 200
 
@@ -49,6 +50,7 @@ async def plan_all(services: Services) -> None:
         await sources.replan_deadlines(session, now=now)
         await sources.replan_office_hours(session, config=config, calendar=calendar, now=now)
         await sources.replan_talks(session, config=config, calendar=calendar, now=now)
+        await replan_review_reminders(services, session)
 
 
 # ---- preferences -----------------------------------------------------------------------------

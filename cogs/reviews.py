@@ -1,0 +1,160 @@
+"""Peer review: `/review talk|poster|mine` (forms in a modal) and the staff's `/ta reviews`.
+The rules live in bot/services/reviews.py."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+
+from bot.app import CourseBot
+from bot.services import groups, reviews
+from bot.services.reviews import Feedback, ReviewInfo, Target
+from cogs._base import FeatureCog, StaffCog, guarded
+from cogs._render import bot_of, embed
+
+
+class ReviewForm(discord.ui.Modal):
+    """Three scores (1–5) and a comment; pre-filled when editing."""
+
+    def __init__(self, target: Target, existing: ReviewInfo | None) -> None:
+        super().__init__(title=f"Review of {target.label}"[:45], timeout=900)
+        self.target = target
+        names = reviews.criteria(target.kind)
+        defaults = [str(s) for s in existing.scores] if existing else ["", "", ""]
+        self.scores: list[discord.ui.TextInput[ReviewForm]] = [
+            discord.ui.TextInput(
+                label=f"{name} (1–5)"[:45],
+                placeholder="1 to 5",
+                default=default or None,
+                max_length=1,
+                min_length=1,
+            )
+            for name, default in zip(names, defaults, strict=True)
+        ]
+        self.comment: discord.ui.TextInput[ReviewForm] = discord.ui.TextInput(
+            label="Comment (anonymous to the presenters)",
+            style=discord.TextStyle.paragraph,
+            required=False,
+            max_length=reviews.COMMENT_MAX,
+            default=existing.comment if existing else None,
+        )
+        for item in [*self.scores, self.comment]:
+            self.add_item(item)
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        async def save() -> None:
+            bot = bot_of(interaction)
+            _, created = await reviews.submit(
+                bot.services,
+                kind=self.target.kind,
+                target_id=self.target.target,
+                reviewer_id=interaction.user.id,
+                reviewer_name=interaction.user.name,
+                scores=[item.value for item in self.scores],
+                comment=self.comment.value,
+            )
+            verb = "saved" if created else "updated"
+            await interaction.response.send_message(
+                f"Review of {self.target.label} {verb}. You can edit it until {self.target.closes:%a %Y-%m-%d}.",
+                ephemeral=True,
+            )
+
+        await guarded(interaction, save)
+
+
+def feedback_embed(item: Feedback) -> discord.Embed:
+    card = embed(f"Feedback on {item.target.label}", f"{item.count} review{'s' if item.count != 1 else ''}")
+    if item.averages:
+        for name, value in zip(reviews.criteria(item.target.kind), item.averages, strict=True):
+            card.add_field(name=name, value=f"{value:.2f} / 5")
+    if item.comments:
+        card.add_field(name="Comments", value="\n".join(f"• {c}" for c in item.comments)[:1024], inline=False)
+    return card
+
+
+class ReviewsCog(FeatureCog):
+    review = app_commands.Group(
+        name="review", description="Peer review of talks and posters", guild_only=True
+    )
+
+    @review.command(
+        name="talk", description="Review a talk (on its day or the day after): three criteria and a comment"
+    )
+    @app_commands.describe(paper="The paper number of the talk")
+    async def review_talk(self, interaction: discord.Interaction, paper: int) -> None:
+        target = await reviews.talk_target(self.bot.services, paper)
+        await self._open_form(interaction, target)
+
+    @review_talk.autocomplete("paper")
+    async def _talks(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[int]]:
+        typed = current.strip().casefold()
+        targets = await reviews.reviewable_talks(self.bot.services)
+        return [
+            app_commands.Choice(name=t.label[:100], value=t.target)
+            for t in targets
+            if typed in t.label.casefold()
+        ][:25]
+
+    @review.command(name="poster", description="Review a group's poster at the poster session")
+    @app_commands.describe(group="The group's name")
+    async def review_poster(self, interaction: discord.Interaction, group: str) -> None:
+        target = await reviews.poster_target(self.bot.services, group)
+        await self._open_form(interaction, target)
+
+    @review_poster.autocomplete("group")
+    async def _groups(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        typed = current.strip().casefold()
+        names = [
+            g.name for g in await groups.all_groups(self.bot.services) if interaction.user.id not in g.members
+        ]
+        return [app_commands.Choice(name=n, value=n) for n in names if typed in n.casefold()][:25]
+
+    async def _open_form(self, interaction: discord.Interaction, target: Target) -> None:
+        reviews.check_can_review(self.bot.services, target, interaction.user.id)
+        existing = await reviews.existing_review(self.bot.services, target, interaction.user.id)
+        await interaction.response.send_modal(ReviewForm(target, existing))
+
+    @review.command(
+        name="mine", description="Feedback on your talk or poster: averages and comments, anonymous"
+    )
+    async def mine(self, interaction: discord.Interaction) -> None:
+        found = await reviews.my_feedback(self.bot.services, interaction.user.id)
+        await interaction.response.send_message(
+            embeds=[feedback_embed(f) for f in found[:10]], ephemeral=True
+        )
+
+
+class ReviewsStaffCog(StaffCog):
+    @app_commands.command(
+        name="reviews", description="All reviews with names, averages per talk and poster, engagement"
+    )
+    @app_commands.describe(week="Only this week")
+    async def staff_reviews(
+        self, interaction: discord.Interaction, week: app_commands.Range[int, 1, 52] | None = None
+    ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        view = await reviews.staff_view(self.bot.services, week)
+        lines = []
+        for item in view.feedback:
+            averages = " · ".join(f"{v:.1f}" for v in item.averages) if item.averages else "—"
+            lines.append(
+                f"**{item.target.label}** ({item.target.kind}, W{item.target.week}): {item.count} reviews · {averages}"
+            )
+        details = [
+            f"<@{info.reviewer_id}> → {target.label}: {'/'.join(map(str, info.scores))}"
+            + (f" — {info.comment[:80]}" if info.comment else "")
+            for target, info in view.reviews
+        ]
+        engagement = ", ".join(f"<@{s}> {n}" for s, n in sorted(view.given.items(), key=lambda kv: -kv[1]))
+        card = embed(
+            "Peer reviews" + (f" · week {week}" if week else ""), "\n".join(lines)[:4000] or "No reviews yet."
+        )
+        if details:
+            card.add_field(name="Reviews (with reviewers)", value="\n".join(details)[:1024], inline=False)
+        card.add_field(name="Engagement (reviews given)", value=engagement[:1024] or "—", inline=False)
+        await interaction.followup.send(embed=card, ephemeral=True)
+
+
+async def setup(bot: CourseBot) -> None:
+    await bot.add_cog(ReviewsCog(bot))
+    await bot.add_cog(ReviewsStaffCog(bot))
