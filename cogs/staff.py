@@ -101,8 +101,9 @@ class StaffToolsCog(StaffCog):
     @app_commands.describe(file="CSV with the header student_id,name or student_id,name,discord")
     async def roster_import(self, interaction: discord.Interaction, file: discord.Attachment) -> None:
         if file.size > roster.MAX_ROSTER_BYTES:
-            raise InvalidInput(
-                f"The file is larger than {roster.MAX_ROSTER_BYTES // 1000} kB; is it the right one?"
+            raise InvalidInput(  # the same report as the import's own check (and `coursebot import roster`)
+                "Nothing was imported; fix these rows:\n"
+                f"line 1: the file is larger than {roster.MAX_ROSTER_BYTES // 1000} kB"
             )
         await interaction.response.defer(ephemeral=True, thinking=True)
         members = [roster.MemberRef(m.id, m.name, m.display_name) for m in self.bot.student_members()]

@@ -100,7 +100,8 @@ async def replan(
     """Make the pending rows under `prefix` match `desired` (inside the caller's transaction).
 
     New rows whose time has already passed are not created: a reminder is promised only once it
-    is stored before it is due. Pending rows the source no longer wants are skipped with a reason.
+    is stored before it is due. Pending rows the source no longer wants are skipped with a reason;
+    skipped rows it wants again (at a time still ahead) are pending again.
     """
     wanted = {item.source_key: item for item in desired}
     rows = (
@@ -117,6 +118,12 @@ async def replan(
         if row is None:
             if item.due_at >= now and await enqueue(session, item):
                 added += 1
+        elif row.status == "skipped" and item.due_at >= now:
+            # wanted again (a deadline added back, a cancelled session moved): a skipped row was
+            # never sent, so it can come back to life without any risk of a second copy
+            row.due_at, row.text, row.event_at = item.due_at, item.text, item.event_at
+            row.status, row.error, row.attempts, row.claimed_at = "pending", None, 0, None
+            updated += 1
         elif row.status == "pending" and (
             row.due_at != item.due_at or row.text != item.text or row.event_at != item.event_at
         ):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,16 +29,19 @@ def stamp(instant: datetime) -> str:
 
 
 # ---- deadlines -------------------------------------------------------------------------------
-def deadline_plans(deadlines: Iterable[DeadlineRow]) -> list[Planned]:
+def deadline_plans(deadlines: Iterable[DeadlineRow], tz: tzinfo | None = None) -> list[Planned]:
+    """Offsets count in `tz`'s wall-clock time ("1d" before 23:59 is 23:59 the day before, across a
+    DST change too), whether `due_at` was just set (course time) or read back (UTC)."""
     plans = []
     for deadline in deadlines:
         if deadline.removed:
             continue
+        due_at = deadline.due_at.astimezone(tz) if tz is not None else deadline.due_at
         for offset in parse_offsets(deadline.remind):
             label = offset_label(offset)
             text = f"⏰ **{deadline.title}** is due {stamp(deadline.due_at)}."
             base = f"deadline:{deadline.key}:{label}"
-            due = deadline.due_at - offset
+            due = due_at - offset
             plans.append(Planned(f"{base}:channel", "deadline", "channel", text, due, deadline.due_at))
             plans.append(
                 Planned(f"{base}:dm", "deadline", "dm_all", text, due, deadline.due_at, category="deadlines")
@@ -46,9 +49,9 @@ def deadline_plans(deadlines: Iterable[DeadlineRow]) -> list[Planned]:
     return plans
 
 
-async def replan_deadlines(session: AsyncSession, *, now: datetime) -> ReplanResult:
+async def replan_deadlines(session: AsyncSession, *, now: datetime, tz: tzinfo) -> ReplanResult:
     rows = (await session.scalars(select(DeadlineRow))).all()
-    return await replan(session, prefix="deadline:", desired=deadline_plans(rows), now=now)
+    return await replan(session, prefix="deadline:", desired=deadline_plans(rows, tz), now=now)
 
 
 # ---- office hours ----------------------------------------------------------------------------
@@ -76,7 +79,7 @@ def office_hours_sessions(
         start, place = calendar.at(day, office.start), office.place
         change = by_day.get(day)
         if change is not None and change.kind == "move" and change.starts_at is not None:
-            start, place = change.starts_at, change.place or place
+            start, place = change.starts_at.astimezone(calendar.tz), change.place or place
         sessions.append(
             OfficeHoursSession(
                 day,

@@ -18,7 +18,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import audit
-from bot.db.models import Group, GroupInvite, GroupMember, Setting
+from bot.db.models import Group, GroupInvite, GroupMember
+from bot.db.settings import get_setting, put_setting
 from bot.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from bot.services import Services
 from bot.services.codes import UNAMBIGUOUS, normalise, random_code
@@ -101,8 +102,8 @@ def new_code() -> str:
 # ---- reading ----------------------------------------------------------------------------------
 async def lock_state(services: Services, session: AsyncSession) -> LockState:
     lock_at = services.calendar.resolve_moment(services.config.groups.lock_at)
-    setting = await session.get(Setting, LOCK_OVERRIDE)
-    override = setting.value if setting is not None and setting.value in ("locked", "unlocked") else None
+    value = await get_setting(session, LOCK_OVERRIDE)
+    override = value if value in ("locked", "unlocked") else None
     scheduled = lock_at is not None and services.now() >= lock_at
     return LockState(scheduled if override is None else override == "locked", lock_at, override)
 
@@ -176,6 +177,25 @@ async def grouped_students(services: Services) -> set[int]:
         return set((await session.scalars(select(GroupMember.discord_id))).all())
 
 
+async def _new_group(session: AsyncSession, name: str, *, at: datetime, by: int | None) -> Group:
+    """A new, empty group with a fresh invite code (unique among groups)."""
+    code = new_code()
+    while await session.scalar(select(Group.id).where(Group.invite_code == code)) is not None:
+        code = new_code()
+    group = Group(
+        name=name,
+        name_key=name.casefold(),
+        invite_code=code,
+        title="",
+        locked=False,
+        created_at=at,
+        created_by=by,
+    )
+    session.add(group)
+    await session.flush()
+    return group
+
+
 # ---- changes by students ----------------------------------------------------------------------
 async def _require_unlocked(services: Services, session: AsyncSession, group: Group | None = None) -> None:
     state = await lock_state(services, session)
@@ -213,20 +233,7 @@ async def create(services: Services, *, discord_id: int, discord_name: str | Non
             )
         if await session.scalar(select(Group.id).where(Group.name_key == name.casefold())) is not None:
             raise Conflict(f"The name `{name}` is taken; choose another.")
-        code = new_code()
-        while await session.scalar(select(Group.id).where(Group.invite_code == code)) is not None:
-            code = new_code()
-        group = Group(
-            name=name,
-            name_key=name.casefold(),
-            invite_code=code,
-            title="",
-            locked=False,
-            created_at=now,
-            created_by=discord_id,
-        )
-        session.add(group)
-        await session.flush()
+        group = await _new_group(session, name, at=now, by=discord_id)
         session.add(GroupMember(group_id=group.id, discord_id=discord_id, joined_at=now))
         audit(session, at=now, actor_id=discord_id, action="group.create", target_id=discord_id, group=name)
         await session.flush()
@@ -384,6 +391,14 @@ async def invite(
         return InviteInfo(row.id, info, inviter_id, invitee_id, row.status, row.expires_at)
 
 
+async def withdraw_invite(services: Services, *, invite_id: int) -> None:
+    """Cancel an invitation that could not be delivered (DMs closed), so it does not block a new one."""
+    async with services.db.write(GROUPS_LOCK) as session:
+        row = await session.get(GroupInvite, invite_id, with_for_update=True)
+        if row is not None and row.status == "pending":
+            row.status, row.decided_at = "cancelled", services.now()
+
+
 async def answer_invite(
     services: Services, *, invite_id: int, discord_id: int, discord_name: str | None, accept: bool
 ) -> InviteInfo:
@@ -460,12 +475,7 @@ async def set_lock(
                 group=group.name,
             )
         else:
-            value = "locked" if locked else "unlocked"
-            setting = await session.get(Setting, LOCK_OVERRIDE, with_for_update=True)
-            if setting is None:
-                session.add(Setting(key=LOCK_OVERRIDE, value=value, updated_at=now, updated_by=actor_id))
-            else:
-                setting.value, setting.updated_at, setting.updated_by = value, now, actor_id
+            await put_setting(session, LOCK_OVERRIDE, "locked" if locked else "unlocked", at=now, by=actor_id)
             audit(session, at=now, actor_id=actor_id, action=f"groups.{'lock' if locked else 'unlock'}")
         await session.flush()
         return await lock_state(services, session)
@@ -617,21 +627,7 @@ async def apply_autofill(
             raise Conflict("Groups changed since that plan was made; run `/ta group autofill` again.")
         for planned in plan.groups:
             if planned.group_id is None:
-                code = new_code()
-                while await session.scalar(select(Group.id).where(Group.invite_code == code)) is not None:
-                    code = new_code()
-                group = Group(
-                    name=planned.name,
-                    name_key=planned.name.casefold(),
-                    invite_code=code,
-                    title="",
-                    locked=False,
-                    created_at=now,
-                    created_by=actor_id,
-                )
-                session.add(group)
-                await session.flush()
-                group_id = group.id
+                group_id = (await _new_group(session, planned.name, at=now, by=actor_id)).id
             else:
                 group_id = planned.group_id
             for discord_id in planned.added:

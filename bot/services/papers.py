@@ -20,7 +20,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import audit
-from bot.db.models import Paper, Presenter, Setting, Student, SwapOffer, WaitlistEntry
+from bot.db.models import Paper, Presenter, Student, SwapOffer, WaitlistEntry
+from bot.db.settings import get_setting, put_setting
 from bot.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from bot.notify.sources import replan_talks
 from bot.services import Services
@@ -130,10 +131,10 @@ async def signup_window(services: Services, session: AsyncSession | None = None)
     )
     if session is None:
         async with services.db.read() as own:
-            setting = await own.get(Setting, SIGNUP_OVERRIDE)
+            value = await get_setting(own, SIGNUP_OVERRIDE)
     else:
-        setting = await session.get(Setting, SIGNUP_OVERRIDE)
-    override = setting.value if setting is not None and setting.value in ("open", "closed") else None
+        value = await get_setting(session, SIGNUP_OVERRIDE)
+    override = value if value in ("open", "closed") else None
     now = services.now()
     scheduled = (opens is None or now >= opens) and (closes is None or now < closes)
     is_open = scheduled if override is None else override == "open"
@@ -605,11 +606,7 @@ async def set_signup_override(services: Services, *, actor_id: int, state: str) 
         raise InvalidInput("State must be open, closed or schedule.")
     now = services.now()
     async with services.db.write(PAPERS_LOCK) as session:
-        setting = await session.get(Setting, SIGNUP_OVERRIDE, with_for_update=True)
-        if setting is None:
-            session.add(Setting(key=SIGNUP_OVERRIDE, value=state, updated_at=now, updated_by=actor_id))
-        else:
-            setting.value, setting.updated_at, setting.updated_by = state, now, actor_id
+        await put_setting(session, SIGNUP_OVERRIDE, state, at=now, by=actor_id)
         audit(session, at=now, actor_id=actor_id, action=f"signups.{state}")
         await session.flush()
         return await signup_window(services, session)

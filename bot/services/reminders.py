@@ -47,7 +47,7 @@ async def plan_all(services: Services) -> None:
             elif row.origin == "config":
                 row.title, row.due_at, row.remind = deadline.title, deadline.due_at, remind
         await session.flush()
-        await sources.replan_deadlines(session, now=now)
+        await sources.replan_deadlines(session, now=now, tz=services.calendar.tz)
         await sources.replan_office_hours(session, config=config, calendar=calendar, now=now)
         await sources.replan_talks(session, config=config, calendar=calendar, now=now)
         await replan_review_reminders(services, session)
@@ -171,7 +171,7 @@ async def add_deadline(
             due=due_at.isoformat(),
             remind=remind_text,
         )
-        await sources.replan_deadlines(session, now=now)
+        await sources.replan_deadlines(session, now=now, tz=services.calendar.tz)
         return _deadline(row)
 
 
@@ -185,7 +185,7 @@ async def remove_deadline(services: Services, *, actor_id: int, key: str) -> Dea
         row.removed = True
         audit(session, at=now, actor_id=actor_id, action="deadline.remove", key=row.key, title=row.title)
         await session.flush()
-        await sources.replan_deadlines(session, now=now)
+        await sources.replan_deadlines(session, now=now, tz=services.calendar.tz)
         return _deadline(row)
 
 

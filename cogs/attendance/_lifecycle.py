@@ -52,7 +52,7 @@ class SessionLifecycle:
     def _arm_rotation(self, info: SessionInfo) -> None:
         # A one-shot job re-armed after each edit (an interval trigger would try to catch up on
         # every missed tick after a clock jump).
-        run_at = discord.utils.utcnow() + timedelta(seconds=info.rotate_seconds)
+        run_at = system_now() + timedelta(seconds=info.rotate_seconds)
         self.bot.scheduler.add_job(
             self.rotate,
             "date",

@@ -66,6 +66,7 @@ class GroupsCog(FeatureCog):
         if delivered:
             text = f"Invitation sent to {member.mention} by DM."
         else:
+            await groups.withdraw_invite(self.bot.services, invite_id=offer.id)
             text = (
                 f"{member.mention} does not accept DMs, so the invitation could not be delivered. "
                 f"Share your invite code instead: `{offer.group.invite_code}` (`/group join code:{offer.group.invite_code}`)."

@@ -111,10 +111,9 @@ class AutofillConfirm(
                 for member_id in planned.added:
                     await channels.set_member(info.role_id, member_id, True)
             for member_id in planned.added:
-                await bot.send_dm(
-                    member_id,
-                    f"The staff placed you in project group {info.name} with {', '.join(f'<@{m}>' for m in info.members if m != member_id)}.",
-                )
+                others = ", ".join(f"<@{m}>" for m in info.members if m != member_id)
+                company = f" with {others}" if others else " (on your own for now)"
+                await bot.send_dm(member_id, f"The staff placed you in project group {info.name}{company}.")
         await interaction.followup.send(
             f"Done: {plan.placed} students placed in {len(plan.groups)} groups.", ephemeral=True
         )
