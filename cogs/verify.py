@@ -64,6 +64,9 @@ class VerifyCog(FeatureCog):
         if self.checked:  # on_ready fires again after reconnects
             return
         self.checked = True
+        guild = self.bot.course_guild
+        if guild is not None and not guild.chunked:  # the member list backs every "students" question
+            await guild.chunk()
         found = problems(self.bot)
         for line in found:
             log.warning("Start-up check: %s", line)
