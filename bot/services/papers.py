@@ -396,9 +396,9 @@ async def _promote(services: Services, session: AsyncSession, number: int, now: 
 async def withdraw(services: Services, *, discord_id: int, actor_id: int | None = None) -> WithdrawResult:
     """Give up every presenter slot and the waitlist place; the first waiting student who can is
     promoted into each freed slot in the same transaction. Raises Conflict when there is nothing."""
-    now = services.now()
     actor = discord_id if actor_id is None else actor_id
     async with services.db.write(PAPERS_LOCK) as session:
+        now = services.now()  # inside the lock: times follow the order of commits
         await _lock_student(session, discord_id)
         held = await _held(session, discord_id)
         entry = await session.scalar(select(WaitlistEntry).where(WaitlistEntry.discord_id == discord_id))
@@ -474,8 +474,8 @@ async def offer_swap(services: Services, *, from_id: int, to_id: int) -> SwapInf
     """
     if from_id == to_id:
         raise Conflict("You cannot swap with yourself.")
-    now = services.now()
     async with services.db.write(PAPERS_LOCK) as session:
+        now = services.now()  # inside the lock: times follow the order of commits
         window = await signup_window(services, session)
         if not window.is_open:
             raise NotAllowed(window.explain(now))
@@ -528,8 +528,8 @@ async def answer_swap(services: Services, *, offer_id: int, discord_id: int, acc
 
     Raises NotFound (no such offer for you) or Conflict (already answered).
     """
-    now = services.now()
     async with services.db.write(PAPERS_LOCK) as session:
+        now = services.now()  # inside the lock: times follow the order of commits
         offer = await session.get(SwapOffer, offer_id, with_for_update=True)
         if offer is None or offer.to_id != discord_id:
             raise NotFound("That swap offer is not addressed to you.")

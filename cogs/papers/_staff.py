@@ -130,3 +130,16 @@ class PaperStaffCog(StaffCog):
             "Paper sign-up is now closed (until you open it).", ephemeral=True
         )
         await self._log(interaction, "closed paper sign-up")
+
+    @signups.command(
+        name="schedule", description="Follow the configured sign-up dates again (undo open/close)"
+    )
+    async def schedule_signups(self, interaction: discord.Interaction) -> None:
+        window = await papers.set_signup_override(
+            self.bot.services, actor_id=interaction.user.id, state="schedule"
+        )
+        state = "open" if window.is_open else "closed"
+        await interaction.response.send_message(
+            f"Paper sign-up follows the configured dates again; it is {state} now.", ephemeral=True
+        )
+        await self._log(interaction, "returned paper sign-up to the configured dates")
