@@ -113,6 +113,8 @@ class CourseBot(commands.Bot):
         await super().close()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if hasattr(self, "dispatcher"):
+            await self.dispatcher.stop()
         if self.database is not None:
             await self.database.dispose()
             self.database = None

@@ -33,6 +33,7 @@ JOB_ID = "outbox-dispatcher"
 POLL_SECONDS = 30
 LEASE = timedelta(minutes=2)
 DISCORD_DMS_CLOSED = 50007
+STOP_WAIT_SECONDS = 5.0
 
 
 class ChannelMissing(Exception):
@@ -67,6 +68,16 @@ class Dispatcher:
         if recovered:
             log.warning("Re-queued %d notifications that were being sent when the bot stopped", recovered)
         self.wake(1.0)
+
+    async def stop(self) -> None:
+        """Let a run in progress finish its current send (bounded), so nothing is cut mid-write."""
+        job = self.bot.scheduler.get_job(JOB_ID)
+        if job is not None:
+            job.remove()
+        try:
+            await asyncio.wait_for(self._lock.acquire(), STOP_WAIT_SECONDS)
+        except TimeoutError:
+            log.warning("The dispatcher was still sending at shutdown; the lease makes the row retry at start-up")
 
     def wake(self, delay: float = 0.0) -> None:
         """(Re)schedule the one dispatcher job `delay` seconds from now; an earlier wake-up wins.
