@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from bot.clock import system_now
 from bot.notify import outbox
 from bot.notify.outbox import Claimed
 from bot.permissions import role_matches
@@ -77,7 +78,9 @@ class Dispatcher:
         try:
             await asyncio.wait_for(self._lock.acquire(), STOP_WAIT_SECONDS)
         except TimeoutError:
-            log.warning("The dispatcher was still sending at shutdown; the lease makes the row retry at start-up")
+            log.warning(
+                "The dispatcher was still sending at shutdown; the lease makes the row retry at start-up"
+            )
 
     def wake(self, delay: float = 0.0) -> None:
         """(Re)schedule the one dispatcher job `delay` seconds from now; an earlier wake-up wins.
@@ -85,7 +88,7 @@ class Dispatcher:
         A one-shot date job, re-armed after every run: unlike an interval trigger it never has
         missed runs to catch up on when the clock jumps (suspend, or a simulated clock in tests).
         """
-        when = discord.utils.utcnow() + timedelta(seconds=delay)
+        when = system_now() + timedelta(seconds=delay)  # the scheduler runs on the system clock
         job = self.bot.scheduler.get_job(JOB_ID)
         if job is not None and job.next_run_time is not None and job.next_run_time <= when:
             return

@@ -52,7 +52,10 @@ class SessionLifecycle:
     def _arm_rotation(self, info: SessionInfo) -> None:
         # A one-shot job re-armed after each edit (an interval trigger would try to catch up on
         # every missed tick after a clock jump).
-        run_at = system_now() + timedelta(seconds=info.rotate_seconds)
+        elapsed = (self.bot.clock.now() - info.opened_at).total_seconds() if info.opened_at else 0.0
+        run_at = system_now() + timedelta(
+            seconds=info.rotate_seconds - elapsed % info.rotate_seconds + 0.05
+        )  # next step
         self.bot.scheduler.add_job(
             self.rotate,
             "date",
