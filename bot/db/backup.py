@@ -35,13 +35,17 @@ def backup_sqlite(url: str, target: Path) -> str:
     try:
         copy = sqlite3.connect(partial)
         try:
-            source.backup(copy, pages=256)  # steps, so the running bot's writers are not blocked for long
+            source.backup(copy)  # one step: in WAL mode the copy reads a snapshot and writers go on
             copy.execute("PRAGMA journal_mode=DELETE")  # a single self-contained file
         finally:
             copy.close()
     finally:
         source.close()
-    summary = verify(partial)
+    try:
+        summary = verify(partial)
+    except BackupError:
+        partial.unlink(missing_ok=True)
+        raise
     partial.replace(target)
     return summary
 

@@ -138,9 +138,15 @@ async def import_roster(
         await session.execute(delete(RosterEntry))
         await session.flush()
         linked_ids: set[int] = set()
-        unmatched = []
+        unmatched: list[str] = []
         for row in rows:
             discord_id = _match(row, members, registered)
+            holder = registered.get(row.student_id)
+            if holder is not None and discord_id != holder:  # the student's own registration wins
+                unmatched.append(
+                    f"line {row.line}: {row.student_id} is registered by <@{holder}>, not the account in the file; linked to the registration"
+                )
+                discord_id = holder
             if discord_id is not None and discord_id in linked_ids:
                 discord_id = None
             if discord_id is None:

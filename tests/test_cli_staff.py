@@ -1,0 +1,242 @@
+"""The staff command line: `coursebot import roster FILE`, `export gradebook [-o FILE]` and
+`backup FILE`, on the test database (SQLite, and PostgreSQL when enabled) through DATABASE_URL.
+
+The commands run their own event loop (`asyncio.run`), so async tests call them in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.__main__ import main
+from bot.db.migrate import upgrade
+from bot.db.models import AuditEntry
+from bot.services import Services, groups, roster
+from bot.services.gradebook import COLUMNS, gradebook_csv, gradebook_rows
+from bot.services.students import register
+from tests.conftest import ROOT, seoul
+
+CONFIG = str(ROOT / "config.toml")
+ALICE, BOB = 4001, 4002
+NOTE = "(linked when they /register or at the next /ta roster import)"
+
+
+async def coursebot(*args: str) -> int:
+    return await asyncio.to_thread(main, [*args, "--config", CONFIG])
+
+
+@pytest.fixture
+def use_database(database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    return database_url
+
+
+async def seed(services: Services) -> None:
+    """Alice registered; bob seen by the bot (he created a group) but not registered."""
+    await register(
+        services,
+        discord_id=ALICE,
+        discord_name="alice",
+        joined_at=seoul(2025, 3, 1, 9, 0),
+        student_id="20250001",
+        name="Alice Kim",
+    )
+    await groups.create(services, discord_id=BOB, discord_name="bob", name="Quant Club")
+
+
+async def audit_count(services: Services) -> int:
+    async with services.db.read() as session:
+        return await session.scalar(select(func.count()).select_from(AuditEntry)) or 0
+
+
+async def roster_rows(services: Services) -> list[tuple[str, str, int | None]]:
+    return [(e.student_id, e.name, e.discord_id) for e in await roster.roster(services)]
+
+
+# ---- import roster -----------------------------------------------------------------------------
+async def test_import_roster_links_the_members_the_bot_knows(
+    services: Services, use_database: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await seed(services)
+    path = tmp_path / "roster.csv"
+    path.write_bytes(
+        "student_id,name,discord\n20250001,김민준,\n20250002,Bob Lee,bob\n20250003,Cy,999\n20250009,이서연,\n".encode()
+    )
+
+    assert await coursebot("import", "roster", str(path)) == 0
+
+    assert capsys.readouterr().out.splitlines() == [
+        f"{path}: no member found yet for line 4: 20250003 Cy (999) {NOTE}",
+        f"{path}: no member found yet for line 5: 20250009 이서연 {NOTE}",
+        f"{path}: 4 students on the roster, 2 linked to known members",
+    ]
+    assert await roster_rows(services) == [
+        ("20250001", "김민준", ALICE),
+        ("20250002", "Bob Lee", BOB),
+        ("20250003", "Cy", None),
+        ("20250009", "이서연", None),
+    ]
+
+
+BAD_FILES = [
+    pytest.param(
+        b"student_id;name\n20250001;Ann\n",
+        ["line 1: the header must be student_id,name or student_id,name,discord"],
+        id="wrong-columns",
+    ),
+    pytest.param(
+        b"student_id,name,discord\n20250001,Ann,ann\n20250001,Ben,\n20250003,Cy,ANN\n",
+        [
+            "line 3: student id 20250001 is already on line 2",
+            "line 4: Discord account ANN is already on line 2",
+        ],
+        id="duplicates",
+    ),
+    pytest.param(
+        b"student_id,name\n2025-001,Ann\n",
+        ["line 2: `2025-001` is not a valid student id"],
+        id="bad-student-id",
+    ),
+    pytest.param(
+        "student_id,name\n20250001,김민준\n".encode("utf-16"),
+        ["line 1: the file is not UTF-8 text (save it as CSV UTF-8)"],
+        id="utf-16",
+    ),
+    pytest.param(
+        "student_id,name\n20250001,Zoë\n".encode("latin-1"),
+        ["line 1: the file is not UTF-8 text (save it as CSV UTF-8)"],
+        id="latin-1",
+    ),
+    pytest.param(b"", ["line 1: the file is empty"], id="empty"),
+    pytest.param(
+        random.Random(3).randbytes(10_000_000),
+        ["line 1: the file is larger than 1000 kB"],
+        id="10-MB-of-junk",
+    ),
+    pytest.param(
+        b"student_id,name\n20250001,Ann\x00\n", ["line 1: the file is not a text CSV"], id="NUL-byte"
+    ),
+]
+
+
+@pytest.mark.parametrize(("data", "problems"), BAD_FILES)
+async def test_a_bad_roster_file_exits_1_and_changes_nothing(
+    services: Services,
+    use_database: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    data: bytes,
+    problems: list[str],
+) -> None:
+    await seed(services)
+    await roster.import_roster(
+        services, actor_id=None, data=b"student_id,name\n20250001,Alice Kim\n", members=[]
+    )
+    before, audited = await roster_rows(services), await audit_count(services)
+    path = tmp_path / "roster.csv"
+    path.write_bytes(data)
+
+    assert await coursebot("import", "roster", str(path)) == 1
+
+    assert capsys.readouterr().out.splitlines() == [
+        *(f"{path}: {problem}" for problem in problems),
+        f"{path}: nothing imported ({len(problems)} problem(s))",
+    ]
+    assert await roster_rows(services) == before
+    assert await audit_count(services) == audited
+
+
+async def test_a_missing_roster_file_is_a_usage_error(
+    use_database: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nope.csv"
+    assert await coursebot("import", "roster", str(missing)) == 2
+    assert capsys.readouterr().err == f"{missing}: No such file or directory\n"
+
+
+# ---- export gradebook --------------------------------------------------------------------------
+async def prepare_export(services: Services) -> bytes:
+    await seed(services)
+    await roster.import_roster(
+        services, actor_id=None, data="student_id,name\n20250001,=1+1\n20250009,이서연\n".encode(), members=[]
+    )
+    return gradebook_csv(await gradebook_rows(services))
+
+
+async def test_export_gradebook_to_a_file(
+    services: Services, use_database: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    expected = await prepare_export(services)
+    output = tmp_path / "out" / "gradebook.csv"
+    output.parent.mkdir()
+
+    assert await coursebot("export", "gradebook", "-o", str(output)) == 0
+
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == ("", f"{output}: 2 students\n")
+    data = output.read_bytes()
+    assert data == expected
+    assert data.startswith(b"\xef\xbb\xbf" + ",".join(COLUMNS).encode() + b"\r\n")
+    assert data.decode("utf-8-sig").split("\r\n")[1:] == [
+        f"20250001,'=1+1,alice,{ALICE},0,0,0,0,0,2,,,,,,0",
+        "20250009,이서연,,,,,,,,,,,,,,0",
+        "",
+    ]
+
+
+async def test_export_gradebook_to_standard_output(
+    services: Services, use_database: str, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    expected = await prepare_export(services)
+    assert await coursebot("export", "gradebook") == 0
+    assert capsysbinary.readouterr().out == expected
+
+
+# ---- backup --------------------------------------------------------------------------------------
+async def test_backup_makes_a_verified_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'course.db'}"
+    await upgrade(url)
+    monkeypatch.setenv("DATABASE_URL", url)
+    await coursebot("import", "roster", str(write(tmp_path / "r.csv", b"student_id,name\n20250001,Ann\n")))
+    capsys.readouterr()
+    copy = tmp_path / "backups" / "course-copy.db"
+
+    assert await coursebot("backup", str(copy)) == 0
+
+    out = capsys.readouterr().out
+    assert out.startswith(f"{copy}: backup OK — revision ") and out.endswith(" tables, 0 students\n")
+    with sqlite3.connect(copy) as connection:
+        assert connection.execute("SELECT student_id, name FROM roster").fetchall() == [("20250001", "Ann")]
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def test_backup_of_postgresql_points_to_pg_dump(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/coursebot")
+    assert main(["backup", str(tmp_path / "copy.db"), "--config", CONFIG]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "pg_dump" in captured.err
+    assert not (tmp_path / "copy.db").exists()
+
+
+def test_backup_without_a_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'missing.db'}")
+    assert main(["backup", str(tmp_path / "copy.db"), "--config", CONFIG]) == 2
+    assert (
+        capsys.readouterr().err == f"There is no database at {tmp_path / 'missing.db'}; nothing to back up.\n"
+    )
