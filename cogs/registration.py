@@ -6,15 +6,48 @@ import json
 
 import discord
 from discord import app_commands
+from discord.ext import commands
 
 from bot.app import CourseBot
 from bot.db.audit import recent
+from bot.permissions import Privilege, privilege_of
 from bot.services import students
 from cogs._base import FeatureCog, StaffCog
 from cogs._render import embed, when
 
 
 class RegistrationCog(FeatureCog):
+    """Also keeps the bot's record of who has the student role current (for exports)."""
+
+    def _is_student(self, member: discord.Member) -> bool:
+        return privilege_of(member, self.bot.config.discord.roles) == Privilege.STUDENT and not member.bot
+
+    @commands.Cog.listener()
+    async def on_member_join(self, member: discord.Member) -> None:
+        await self._remember(member)
+
+    @commands.Cog.listener()
+    async def on_member_update(self, before: discord.Member, after: discord.Member) -> None:
+        if self._is_student(before) != self._is_student(after):
+            await self._remember(after)
+
+    @commands.Cog.listener()
+    async def on_member_remove(self, member: discord.Member) -> None:
+        await students.set_student_role(
+            self.bot.services, discord_id=member.id, name=member.name, joined_at=None, has_role=False
+        )
+
+    async def _remember(self, member: discord.Member) -> None:
+        if member.guild != self.bot.course_guild:
+            return
+        await students.set_student_role(
+            self.bot.services,
+            discord_id=member.id,
+            name=member.name,
+            joined_at=member.joined_at,
+            has_role=self._is_student(member),
+        )
+
     @app_commands.command(
         name="register", description="Link your Discord account to your student id and name"
     )

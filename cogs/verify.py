@@ -10,6 +10,7 @@ import discord
 from discord.ext import commands
 
 from bot.app import CourseBot, find_by_reference
+from bot.services import students
 from cogs._base import FeatureCog
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,8 @@ class VerifyCog(FeatureCog):
         guild = self.bot.course_guild
         if guild is not None and not guild.chunked:  # the member list backs every "students" question
             await guild.chunk()
+        members = self.bot.student_members()
+        await students.sync_student_role(self.bot.services, [(m.id, m.name, m.joined_at) for m in members])
         found = problems(self.bot)
         for line in found:
             log.warning("Start-up check: %s", line)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -13,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from bot.__main__ import main
 from bot.db.engine import create_engine
-from bot.db.migrate import alembic_config
+from bot.db.migrate import alembic_config, upgrade
 from bot.db.models import Base
 from tests.conftest import ROOT
 
@@ -59,3 +62,33 @@ def test_db_upgrade_then_current(
     assert f"database at revision {HEAD}" in out and "up to date" in out
     assert main(["db", "upgrade", "--config", config]) == 0  # idempotent
     assert capsys.readouterr().out.strip() == f"database at revision {HEAD}"
+
+
+async def test_rebuilding_a_parent_table_keeps_its_children(tmp_path: Path) -> None:
+    """0008 rebuilds `students` (SQLite batch mode); with foreign keys on, ON DELETE CASCADE would
+    empty every child table. Migrations run with them off, so the rows survive."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'rebuild.db'}"
+    engine = create_engine(url, foreign_keys=False)
+    try:
+        async with engine.begin() as connection:
+
+            def to_0007(sync_connection: Any) -> None:
+                config = alembic_config(url)
+                config.attributes["connection"] = sync_connection
+                command.upgrade(config, "0007")
+
+            await connection.run_sync(to_0007)
+    finally:
+        await engine.dispose()
+    with sqlite3.connect(tmp_path / "rebuild.db") as db:
+        db.execute("INSERT INTO students (discord_id, joined_at) VALUES (1, '2025-03-01 00:00:00')")
+        db.execute(
+            "INSERT INTO papers (number, title, authors, url, week, added_at) VALUES (1, 't', '', '', 9, '2025-03-01 00:00:00')"
+        )
+        db.execute(
+            "INSERT INTO presenters (paper_number, discord_id, since) VALUES (1, 1, '2025-03-01 00:00:00')"
+        )
+    await upgrade(url)
+    with sqlite3.connect(tmp_path / "rebuild.db") as db:
+        assert db.execute("SELECT count(*) FROM presenters").fetchone() == (1,)
+        assert db.execute("SELECT has_student_role FROM students").fetchall() == [(0,)]

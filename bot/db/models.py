@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bot.db.types import BigId, UTCDateTime
@@ -33,6 +44,8 @@ class Student(Base):
     discord_name: Mapped[str | None] = mapped_column(String(100))
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime)
     registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Whether the member had the student role when the bot last looked (for exports without Discord).
+    has_student_role: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class AuditEntry(Base):

@@ -73,7 +73,11 @@ async def gradebook_rows(services: Services, members: Sequence[GradebookMember] 
     by_member = {m.discord_id: m for m in members}
     roster_by_member = {e.discord_id: e for e in roster if e.discord_id is not None}
     people: list[tuple[int | None, RosterEntry | None]] = []
-    ids = set(by_member) | {s.discord_id for s in students.values() if s.student_id} | set(roster_by_member)
+    ids = (
+        set(by_member)
+        | {s.discord_id for s in students.values() if s.student_id or s.has_student_role}
+        | set(roster_by_member)
+    )
     people += [(discord_id, roster_by_member.get(discord_id)) for discord_id in ids]
     people += [(None, e) for e in roster if e.discord_id is None]
     attendance = await records(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -143,3 +144,43 @@ async def _register(
 async def get_student(services: Services, discord_id: int) -> Student | None:
     async with services.db.read() as session:
         return await session.get(Student, discord_id)
+
+
+async def sync_student_role(
+    services: Services, members: Sequence[tuple[int, str | None, datetime | None]]
+) -> int:
+    """Remember exactly these members (id, name, Discord join time) as having the student role, so
+    exports made without Discord (the command line) still list them. Returns how many changed."""
+    now = services.now()
+    wanted = {discord_id: (name, joined) for discord_id, name, joined in members}
+    changed = 0
+    async with services.db.write("students") as session:
+        for student in (
+            await session.scalars(select(Student).where(Student.has_student_role.is_(True)))
+        ).all():
+            if student.discord_id not in wanted:
+                student.has_student_role, changed = False, changed + 1
+        for discord_id, (name, joined) in wanted.items():
+            student = await ensure_student(
+                session, discord_id=discord_id, discord_name=name, joined_at=min(joined or now, now)
+            )
+            if not student.has_student_role:
+                student.has_student_role, changed = True, changed + 1
+    return changed
+
+
+async def set_student_role(
+    services: Services, *, discord_id: int, name: str | None, joined_at: datetime | None, has_role: bool
+) -> None:
+    """One member gained or lost the student role (or joined or left the server)."""
+    now = services.now()
+    async with services.db.write("students") as session:
+        if has_role:
+            student = await ensure_student(
+                session, discord_id=discord_id, discord_name=name, joined_at=min(joined_at or now, now)
+            )
+            student.has_student_role = True
+        else:
+            student_row = await session.get(Student, discord_id, with_for_update=True)
+            if student_row is not None:
+                student_row.has_student_role = False

@@ -141,3 +141,15 @@ async def test_one_account_racing_itself_ends_with_its_last_registration(service
     [(discord_id, student_id, _)] = await students(services)
     assert discord_id == ALICE and student_id in {r.student_id for r in results}
     assert len(await audit_rows(services)) == 5
+
+
+async def test_the_student_role_is_remembered_for_exports_without_discord(services: Services) -> None:
+    from bot.services.gradebook import gradebook_rows
+    from bot.services.students import set_student_role, sync_student_role
+
+    joined = services.now()
+    assert await sync_student_role(services, [(1, "ann", joined), (2, "ben", joined)]) == 2
+    assert await sync_student_role(services, [(1, "ann", joined), (2, "ben", joined)]) == 0
+    await set_student_role(services, discord_id=2, name="ben", joined_at=None, has_role=False)
+    rows = await gradebook_rows(services)  # the command line's view: no Discord members given
+    assert [(r["discord_id"], r["discord_name"]) for r in rows] == [("1", "ann")]
