@@ -51,7 +51,9 @@ def find_by_reference(items: list[discord.Role] | list[discord.TextChannel], ref
 class CourseBot(commands.Bot):
     """The course bot. `services` is the Discord-free core every cog calls."""
 
-    def __init__(self, config: Config, *, clock: Clock | None = None, migrate: bool = True) -> None:
+    def __init__(
+        self, config: Config, *, clock: Clock | None = None, migrate: bool = True, poll_outbox: bool = True
+    ) -> None:
         intents = discord.Intents.default()
         intents.members = True  # privileged: needed to see who has the student role
         super().__init__(
@@ -65,6 +67,7 @@ class CourseBot(commands.Bot):
         self.clock = clock or Clock()
         self.calendar = CourseCalendar(config)
         self.migrate = migrate
+        self.poll_outbox = poll_outbox  # off in simulations, which send due reminders when they move time
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.staff_group = make_staff_group()
         self.database: Database | None = None
@@ -89,7 +92,7 @@ class CourseBot(commands.Bot):
         self._services = Services(self.database, self.clock, self.config, self.calendar)
         self.scheduler.start()
         await plan_all(self._services)
-        self.dispatcher = Dispatcher(self)
+        self.dispatcher = Dispatcher(self, poll=self.poll_outbox)
         await self.dispatcher.start()
         for extension in cog_extensions():
             await self.load_extension(extension)
@@ -109,12 +112,13 @@ class CourseBot(commands.Bot):
         return synced
 
     async def close(self) -> None:
-        """Undo setup_hook in reverse: cogs and gateway, then the scheduler, then the database."""
+        """Undo setup_hook in reverse: the dispatcher first (a send in progress needs the HTTP session),
+        then cogs and gateway, then the scheduler, then the database."""
+        if hasattr(self, "dispatcher"):
+            await self.dispatcher.stop()
         await super().close()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-        if hasattr(self, "dispatcher"):
-            await self.dispatcher.stop()
         if self.database is not None:
             await self.database.dispose()
             self.database = None

@@ -374,7 +374,7 @@ async def run_sandbox(
             update={"discord": discord_config, "database": config.database.model_copy(update={"url": url})}
         )
         clock = Clock(start=start)
-        bot = CourseBot(config, clock=clock)
+        bot = CourseBot(config, clock=clock, poll_outbox=False)  # `!advance` sends what fell due
         env = simcord.Env(bot, check_errors=False, settle_timeout=30.0)
         sandbox = Sandbox(env, bot, clock, write)
         sandbox.build_server(config)

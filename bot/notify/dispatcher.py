@@ -56,10 +56,15 @@ class Pacer:
 
 
 class Dispatcher:
-    def __init__(self, bot: CourseBot) -> None:
+    def __init__(self, bot: CourseBot, *, poll: bool = True) -> None:
         self.bot = bot
+        # Without polling (simulations that move time by hand), only an explicit wake-up runs it.
+        self.poll = poll
         self.pacer = Pacer(bot.config.reminders.dm_per_second)
         self._lock = asyncio.Lock()
+        self._task: asyncio.Task[object] | None = None  # the run in progress
+        self._draining = False  # that run is past wait_until_ready (it may be sending)
+        self._stopping = False
         self.sent = 0
 
     # ---- scheduling ---------------------------------------------------------------------
@@ -68,19 +73,29 @@ class Dispatcher:
         recovered = await outbox.recover(self.bot.services.db)
         if recovered:
             log.warning("Re-queued %d notifications that were being sent when the bot stopped", recovered)
-        self.wake(1.0)
+        self.wake(1.0 if self.poll else 0.0)
 
     async def stop(self) -> None:
-        """Let a run in progress finish its current send (bounded), so nothing is cut mid-write."""
+        """At shutdown, before the HTTP session and the database close: no new runs; a run in progress
+        finishes the row it is sending (bounded) and stops there, so nothing is cut mid-write. Rows it
+        claimed but did not send are re-queued at the next start."""
+        if self._stopping:
+            return
+        self._stopping = True
         job = self.bot.scheduler.get_job(JOB_ID)
         if job is not None:
             job.remove()
+        task = self._task
+        if task is not None and not self._draining:
+            task.cancel()  # still waiting for READY: nothing is in flight
         try:
             await asyncio.wait_for(self._lock.acquire(), STOP_WAIT_SECONDS)
         except TimeoutError:
             log.warning(
                 "The dispatcher was still sending at shutdown; the lease makes the row retry at start-up"
             )
+            if task is not None:
+                task.cancel()
 
     def wake(self, delay: float = 0.0) -> None:
         """(Re)schedule the one dispatcher job `delay` seconds from now; an earlier wake-up wins.
@@ -88,6 +103,8 @@ class Dispatcher:
         A one-shot date job, re-armed after every run: unlike an interval trigger it never has
         missed runs to catch up on when the clock jumps (suspend, or a simulated clock in tests).
         """
+        if self._stopping or (delay > 0 and not self.poll):
+            return
         when = system_now() + timedelta(seconds=delay)  # the scheduler runs on the system clock
         job = self.bot.scheduler.get_job(JOB_ID)
         if job is not None and job.next_run_time is not None and job.next_run_time <= when:
@@ -98,26 +115,38 @@ class Dispatcher:
 
     async def run(self) -> None:
         """Send everything due, then wake again at the next due time (at the latest in 30 s)."""
-        if self._lock.locked():
+        if self._lock.locked() or self._stopping:
             return
-        try:
-            async with self._lock:
+        async with self._lock:  # the re-arm below is inside it too, so stop() waits for all of it
+            self._task = asyncio.current_task()
+            try:
                 await self.bot.wait_until_ready()
+                self._draining = True
                 await self._drain()
-        finally:
-            upcoming = await outbox.next_due(self.bot.services.db)
-            seconds = (
-                POLL_SECONDS if upcoming is None else (upcoming - self.bot.services.now()).total_seconds()
-            )
-            self.wake(min(POLL_SECONDS, max(0.5, seconds)))
+            except asyncio.CancelledError:
+                if not self._stopping:
+                    raise
+                return  # cancelled by stop() at shutdown: not an error
+            finally:
+                self._task, self._draining = None, False
+                if not self._stopping:
+                    upcoming = await outbox.next_due(self.bot.services.db)
+                    seconds = (
+                        POLL_SECONDS
+                        if upcoming is None
+                        else (upcoming - self.bot.services.now()).total_seconds()
+                    )
+                    self.wake(min(POLL_SECONDS, max(0.5, seconds)))
 
     async def _drain(self) -> None:
         services = self.bot.services
-        while True:
+        while not self._stopping:
             batch = await outbox.claim_due(services.db, now=services.now(), lease=LEASE)
             if not batch:
                 return
             for row in batch:
+                if self._stopping:
+                    return  # the rest of the batch stays claimed; start-up re-queues it
                 await self.deliver(row)
 
     # ---- sending ------------------------------------------------------------------------

@@ -61,7 +61,7 @@ class Course:
 
     async def restart(self) -> None:
         """Restart the bot process on the same database (a new CourseBot instance)."""
-        new_bot = CourseBot(self.bot.config, clock=self.bot.clock)
+        new_bot = CourseBot(self.bot.config, clock=self.bot.clock, poll_outbox=False)
         await self.env.restart_bot(new_bot)
         self.bot = new_bot
 
@@ -74,7 +74,7 @@ def course_config(config: Config, tmp_path: Path) -> Config:
 
 @pytest.fixture
 async def course(config: Config, clock: Clock, tmp_path: Path) -> AsyncIterator[Course]:
-    bot = CourseBot(course_config(config, tmp_path), clock=clock)
+    bot = CourseBot(course_config(config, tmp_path), clock=clock, poll_outbox=False)
     env = simcord.Env(bot)
     guild = env.create_guild("EECE695D", id=GUILD_ID)
     staff_permissions = discord.Permissions(manage_guild=True)

@@ -469,7 +469,7 @@ async def channel_course(
 ) -> AsyncIterator[Course]:
     """Like the `course` fixture, with `groups.create_channels` on and optionally other bot permissions."""
     config = config.model_copy(update={"groups": config.groups.model_copy(update={"create_channels": True})})
-    bot = CourseBot(course_config(config, tmp_path), clock=clock)
+    bot = CourseBot(course_config(config, tmp_path), clock=clock, poll_outbox=False)
     env = simcord.Env(bot)
     guild = env.create_guild("EECE695D", id=GUILD_ID)
     if bot_permissions is not None:

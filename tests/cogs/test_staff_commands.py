@@ -405,7 +405,9 @@ async def server(
     config_update: dict[str, Any] | None = None,
 ) -> AsyncIterator[tuple[simcord.Env, CourseBot]]:
     """A course server built to order; in `muted` channels the bot may read but not write."""
-    bot = CourseBot(course_config(config, tmp_path).model_copy(update=config_update or {}), clock=clock)
+    bot = CourseBot(
+        course_config(config, tmp_path).model_copy(update=config_update or {}), clock=clock, poll_outbox=False
+    )
     env = simcord.Env(bot)
     guild = env.create_guild("EECE695D", id=GUILD_ID)
     for name in roles:
