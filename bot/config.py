@@ -218,7 +218,7 @@ class OfficeHoursSection(_Section):
 
 
 class RemindersSection(_Section):
-    dm_per_second: float = Field(default=5, gt=0, le=50)
+    dm_per_second: float = Field(default=5, gt=0, le=25)  # Discord allows 50 requests/s in all
     talk_remind: Offsets = (timedelta(days=2),)
     talk_morning: str = "08:00"
 

@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 JOB_ID = "outbox-dispatcher"
 POLL_SECONDS = 30
 LEASE = timedelta(minutes=2)
-DISCORD_DMS_CLOSED = 50007
 STOP_WAIT_SECONDS = 5.0
 
 
@@ -207,9 +206,8 @@ class Dispatcher:
             await channel.send(
                 row.text[:2000], nonce=row.nonce, allowed_mentions=discord.AllowedMentions.none()
             )
-        except discord.Forbidden as error:
-            if error.code != DISCORD_DMS_CLOSED and error.status != 403:
-                raise
+        except discord.Forbidden as error:  # DMs closed (50007) or otherwise refused: the fallback channel
+            log.info("DM of notification %s refused (%s); using the fallback channel", row.id, error.code)
             await self._fallback(row)
             await outbox.mark_sent(
                 services.db,

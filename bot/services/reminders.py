@@ -4,6 +4,7 @@ changes. Every change re-plans the affected outbox rows in the same transaction.
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -46,6 +47,10 @@ async def plan_all(services: Services) -> None:
                 )
             elif row.origin == "config":
                 row.title, row.due_at, row.remind = deadline.title, deadline.due_at, remind
+        configured = {deadline.key for deadline in calendar.deadlines}
+        for row in stored.values():
+            if row.origin == "config" and row.key not in configured:
+                row.removed = True  # taken out of config.toml: its pending pings are skipped
         await session.flush()
         await sources.replan_deadlines(session, now=now, tz=services.calendar.tz)
         await sources.replan_office_hours(session, config=config, calendar=calendar, now=now)
@@ -272,7 +277,7 @@ async def change_office_hours(
         else:
             text = f"☕ Office hours on {day:%a %b} {day.day} **moved** to {sources.stamp(changed.starts_at)} at {changed.place}{why}."
         notices = await _notice(
-            session, f"officehours-change:{day.isoformat()}:{now.timestamp():.0f}", text, now
+            session, f"officehours-change:{day.isoformat()}:{secrets.token_hex(6)}", text, now
         )
         audit(
             session,
@@ -295,7 +300,7 @@ async def office_hours_notice(services: Services, *, actor_id: int, text: str) -
     now = services.now()
     async with services.db.write(OUTBOX_LOCK) as session:
         count = await _notice(
-            session, f"officehours-notice:{now.timestamp():.3f}", f"☕ Office hours: {text}", now
+            session, f"officehours-notice:{secrets.token_hex(6)}", f"☕ Office hours: {text}", now
         )
         audit(session, at=now, actor_id=actor_id, action="officehours.notice", text=text[:200])
         return count
