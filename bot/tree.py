@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SOMETHING_WENT_WRONG = "Something went wrong; the staff have been told."
+UNKNOWN_INTERACTION = 10062  # Discord's answer to a callback after the interaction's 3 s ran out
 
 
 async def reply(interaction: discord.Interaction, content: str | None = None, **kwargs: Any) -> None:
@@ -79,9 +80,17 @@ async def handle_interaction_error(
 
     Shared by the command tree and by views and modals, so buttons fail the same way as commands.
     """
+    original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+    if isinstance(original, discord.NotFound) and original.code == UNKNOWN_INTERACTION:
+        # Answered too late (the bot was overloaded or stalled): Discord already showed "did not
+        # respond" and refuses any reply. Not a bug to report one by one; one line, no traceback, and
+        # no post in ta-log, which would pile up behind the channel's rate limit exactly when the bot
+        # is busiest.
+        name = interaction.command.qualified_name if interaction.command else "component"
+        log.warning("Answer to /%s by %s came after Discord's 3 s deadline", name, interaction.user.id)
+        return
     message = friendly_message(error)
     if message is None:
-        original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
         name = interaction.command.qualified_name if interaction.command else "component"
         log.error("Unhandled error in /%s by %s", name, interaction.user.id, exc_info=original)
         message = SOMETHING_WENT_WRONG

@@ -23,14 +23,23 @@ def audit(
 ) -> AuditEntry:
     """Add an audit row to `session` (committed or rolled back with the change it records)."""
     entry = AuditEntry(
-        at=at,
-        actor_id=actor_id,
-        action=action,
-        target_id=target_id,
-        details=json.dumps(details, ensure_ascii=False, sort_keys=True, default=str),
+        **audit_values(at=at, actor_id=actor_id, action=action, target_id=target_id, **details)
     )
     session.add(entry)
     return entry
+
+
+def audit_values(
+    *, at: datetime, actor_id: int | None, action: str, target_id: int | None = None, **details: Any
+) -> dict[str, Any]:
+    """The columns of an audit row, for a bulk insert of many (`session.execute(insert(AuditEntry), rows)`)."""
+    return {
+        "at": at,
+        "actor_id": actor_id,
+        "action": action,
+        "target_id": target_id,
+        "details": json.dumps(details, ensure_ascii=False, sort_keys=True, default=str),
+    }
 
 
 async def recent(session: AsyncSession, *, target_id: int | None = None, limit: int = 20) -> list[AuditEntry]:

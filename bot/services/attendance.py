@@ -11,20 +11,24 @@ present, late and excused ones.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db import audit
+from bot.db import Database, audit
+from bot.db.audit import audit_values
 from bot.db.models import (
     AbsenceWarning,
     AttendanceRecord,
     AttendanceSession,
+    AuditEntry,
     CheckinAttempt,
     ExcuseRequest,
     Student,
@@ -33,7 +37,7 @@ from bot.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from bot.notify.outbox import Planned, enqueue
 from bot.services import Services
 from bot.services.codes import derived_code, normalise
-from bot.services.students import ensure_student
+from bot.services.students import ensure_student, ensure_students
 
 STATUSES = ("present", "late", "excused", "absent")
 REASON_MAX = 500
@@ -277,74 +281,237 @@ async def close_session(
 
 
 # ---- check-in ---------------------------------------------------------------------------------
+CHECKIN_BATCH_MAX = 250  # requests per transaction: bound parameters stay far below SQLite's limit
+
+
+@dataclass
+class _CheckinRequest:
+    discord_id: int
+    discord_name: str | None
+    joined_at: datetime | None
+    typed: str
+    now: datetime  # when the request came, like a check-in in a transaction of its own
+    future: asyncio.Future[CheckinResult]
+
+
+class _CheckinQueue:
+    """Group commit for check-ins.
+
+    A lecture hall typing the code at once would otherwise be hundreds of write transactions, one
+    after another behind the database's write lock, each several queries. Requests that arrive while
+    a transaction runs wait for it and then go together, in arrival order, in the next one, so a
+    burst costs a handful of queries per batch. The rules run per request, in order, on the state the
+    earlier requests left: each caller gets exactly what a transaction of its own would have given.
+    An idle bot sends a lone request through at once (a batch of one)."""
+
+    def __init__(self) -> None:
+        self.pending: list[_CheckinRequest] = []
+        self.worker: asyncio.Task[None] | None = None
+
+    async def submit(self, services: Services, request: _CheckinRequest) -> CheckinResult:
+        self.pending.append(request)
+        if self.worker is None or self.worker.done():
+            self.worker = asyncio.get_running_loop().create_task(self._work(services))
+        return await request.future
+
+    async def _work(self, services: Services) -> None:
+        batch: list[_CheckinRequest] = []
+        try:
+            while self.pending:
+                batch, self.pending = self.pending[:CHECKIN_BATCH_MAX], self.pending[CHECKIN_BATCH_MAX:]
+                try:
+                    outcomes = await _check_in_batch(services, batch)
+                except Exception as error:
+                    if len(batch) == 1:
+                        outcomes = [error]
+                    else:  # one request's failure must not fail the others: each in its own transaction
+                        outcomes = [await _check_in_alone(services, request) for request in batch]
+                for request, outcome in zip(batch, outcomes, strict=True):
+                    if request.future.done():  # the caller gave up (cancelled)
+                        continue
+                    if isinstance(outcome, BaseException):
+                        request.future.set_exception(outcome)
+                    else:
+                        request.future.set_result(outcome)
+                batch = []
+        except BaseException:  # cancelled (shutdown): nobody may wait forever
+            for request in batch + self.pending:
+                request.future.cancel()
+            self.pending = []
+            raise
+
+
+_queues: weakref.WeakKeyDictionary[Database, _CheckinQueue] = weakref.WeakKeyDictionary()
+
+
 async def check_in(
     services: Services, *, discord_id: int, discord_name: str | None, joined_at: datetime | None, code: str
 ) -> CheckinResult:
     """Check in to the lecture open now. Wrong codes are counted (and committed) even though they
-    change nothing else. Raises NotAllowed when no check-in is open."""
-    now = services.now()
-    typed = normalise(code)
+    change nothing else. Raises NotAllowed when no check-in is open.
+
+    Concurrent check-ins share write transactions (see `_CheckinQueue`); the outcome is the same as
+    if each had its own."""
+    loop = asyncio.get_running_loop()
+    request = _CheckinRequest(
+        discord_id, discord_name, joined_at, normalise(code), services.now(), loop.create_future()
+    )
+    queue = _queues.get(services.db)
+    if queue is None:
+        queue = _queues[services.db] = _CheckinQueue()
+    return await queue.submit(services, request)
+
+
+async def _check_in_alone(services: Services, request: _CheckinRequest) -> CheckinResult | Exception:
+    try:
+        return (await _check_in_batch(services, [request]))[0]
+    except Exception as error:
+        return error
+
+
+async def _check_in_batch(
+    services: Services, requests: Sequence[_CheckinRequest]
+) -> list[CheckinResult | Exception]:
+    """The check-ins of `requests`, in order, in one write transaction. A request's expected refusal
+    (no check-in open) is returned as its NotAllowed, not raised."""
     settings = services.config.attendance
     async with services.db.write(ATTENDANCE_LOCK) as session:
-        row = await _open_row(session, now)
-        if row is None:
-            raise NotAllowed("No check-in is open right now.")
-        info = _info(row)
-        existing = await session.scalar(
-            select(AttendanceRecord).where(
-                AttendanceRecord.session_id == row.id, AttendanceRecord.discord_id == discord_id
-            )
-        )
-        if existing is not None and existing.status in ("present", "late"):
-            return CheckinResult(Outcome.ALREADY, info, existing.at)
-        attempt = await session.scalar(
-            select(CheckinAttempt).where(
-                CheckinAttempt.session_id == row.id, CheckinAttempt.discord_id == discord_id
-            )
-        )
-        if attempt is not None and attempt.wrong >= settings.max_wrong_attempts:
-            return CheckinResult(Outcome.LOCKED, info, None)
-        if typed not in _accepted_codes(services, row):
-            if attempt is None:
-                attempt = CheckinAttempt(session_id=row.id, discord_id=discord_id, wrong=0)
-                session.add(attempt)
-            attempt.wrong += 1
-            left = settings.max_wrong_attempts - attempt.wrong
-            if left <= 0:
-                audit(
-                    session,
-                    at=now,
-                    actor_id=discord_id,
-                    action="attendance.lockout",
-                    target_id=discord_id,
-                    date=str(row.lecture_date),
+        # Sessions open at the earliest request's time; each request takes the newest still open at its own
+        # time, like `_open_row` would have (the database's time comparison, done here per request).
+        open_rows = list(
+            (
+                await session.scalars(
+                    select(AttendanceSession)
+                    .where(
+                        AttendanceSession.opened_at.is_not(None),
+                        AttendanceSession.closed_at.is_(None),
+                        AttendanceSession.closes_at > min(r.now for r in requests),
+                    )
+                    .order_by(AttendanceSession.id.desc())
                 )
-                return CheckinResult(Outcome.LOCKED_NOW, info, None)
-            return CheckinResult(Outcome.WRONG, info, None, left)
-        await ensure_student(
-            session, discord_id=discord_id, discord_name=discord_name, joined_at=min(joined_at or now, now)
+            ).all()
         )
-        status = (
-            "present" if now <= row.starts_at + timedelta(minutes=settings.late_after_minutes) else "late"
-        )
-        if existing is None:
-            session.add(
-                AttendanceRecord(
-                    session_id=row.id, discord_id=discord_id, status=status, source="checkin", at=now
+        chosen = [
+            next((row for row in open_rows if row.closes_at is not None and row.closes_at > r.now), None)
+            for r in requests
+        ]
+        session_ids = {row.id for row in chosen if row is not None}
+        people = {r.discord_id for r, row in zip(requests, chosen, strict=True) if row is not None}
+        records: dict[tuple[int, int], AttendanceRecord] = {}
+        attempts: dict[tuple[int, int], CheckinAttempt] = {}
+        if people:
+            for record in await session.scalars(
+                select(AttendanceRecord).where(
+                    AttendanceRecord.session_id.in_(session_ids), AttendanceRecord.discord_id.in_(people)
                 )
-            )
-        else:  # a manual "absent" or an excuse is overridden by actually being there
-            existing.status, existing.source, existing.at = status, "checkin", now
-        audit(
+            ):
+                records[(record.session_id, record.discord_id)] = record
+            for attempt in await session.scalars(
+                select(CheckinAttempt).where(
+                    CheckinAttempt.session_id.in_(session_ids), CheckinAttempt.discord_id.in_(people)
+                )
+            ):
+                attempts[(attempt.session_id, attempt.discord_id)] = attempt
+        accepted = {row.id: _accepted_codes(services, row) for row in open_rows}
+        infos = {row.id: _info(row) for row in open_rows}
+
+        # 1. Decide, in order, on the state the earlier requests leave (nothing is written yet).
+        state = {key: (record.status, record.at) for key, record in records.items()}
+        wrong = {key: attempt.wrong for key, attempt in attempts.items()}
+        results: list[CheckinResult | Exception] = []
+        # (request, session, "present" | "late" | "wrong") for each request that changes something
+        changes: list[tuple[_CheckinRequest, AttendanceSession, str]] = []
+        for request, row in zip(requests, chosen, strict=True):
+            if row is None:
+                results.append(NotAllowed("No check-in is open right now."))
+                continue
+            info, key = infos[row.id], (row.id, request.discord_id)
+            status, at = state.get(key, (None, None))
+            if status in ("present", "late"):
+                results.append(CheckinResult(Outcome.ALREADY, info, at))
+                continue
+            if key in wrong and wrong[key] >= settings.max_wrong_attempts:
+                results.append(CheckinResult(Outcome.LOCKED, info, None))
+                continue
+            if request.typed not in accepted[row.id]:
+                wrong[key] = wrong.get(key, 0) + 1
+                left = settings.max_wrong_attempts - wrong[key]
+                changes.append((request, row, "wrong"))
+                results.append(
+                    CheckinResult(Outcome.LOCKED_NOW, info, None)
+                    if left <= 0
+                    else CheckinResult(Outcome.WRONG, info, None, left)
+                )
+                continue
+            late_from = row.starts_at + timedelta(minutes=settings.late_after_minutes)
+            status = "present" if request.now <= late_from else "late"
+            state[key] = (status, request.now)
+            changes.append((request, row, status))
+            results.append(CheckinResult(Outcome(status), info, request.now))
+
+        # 2. The students checking in exist before their records (foreign key).
+        await ensure_students(
             session,
-            at=now,
-            actor_id=discord_id,
-            action="attendance.checkin",
-            target_id=discord_id,
-            date=str(row.lecture_date),
-            status=status,
+            {
+                request.discord_id: (request.discord_name, min(request.joined_at or request.now, request.now))
+                for request, _, status in changes
+                if status != "wrong"
+            },
         )
-        return CheckinResult(Outcome(status), info, now)
+
+        # 3. Write. New records and the audit rows go in as bulk inserts (a burst's rows in a few
+        # statements, not one ORM object each); audit rows in request order, as if one by one.
+        new_records: list[dict[str, object]] = []
+        audit_rows: list[dict[str, object]] = []
+        for request, row, status in changes:
+            key = (row.id, request.discord_id)
+            if status == "wrong":
+                tries = attempts.get(key)
+                if tries is None:
+                    tries = attempts[key] = CheckinAttempt(
+                        session_id=row.id, discord_id=request.discord_id, wrong=0
+                    )
+                    session.add(tries)
+                tries.wrong += 1
+                if tries.wrong >= settings.max_wrong_attempts:
+                    audit_rows.append(
+                        audit_values(
+                            at=request.now,
+                            actor_id=request.discord_id,
+                            action="attendance.lockout",
+                            target_id=request.discord_id,
+                            date=str(row.lecture_date),
+                        )
+                    )
+                continue
+            existing = records.get(key)
+            if existing is None:
+                new_records.append(
+                    {
+                        "session_id": row.id,
+                        "discord_id": request.discord_id,
+                        "status": status,
+                        "source": "checkin",
+                        "at": request.now,
+                    }
+                )
+            else:  # a manual "absent" or an excuse is overridden by actually being there
+                existing.status, existing.source, existing.at = status, "checkin", request.now
+            audit_rows.append(
+                audit_values(
+                    at=request.now,
+                    actor_id=request.discord_id,
+                    action="attendance.checkin",
+                    target_id=request.discord_id,
+                    date=str(row.lecture_date),
+                    status=status,
+                )
+            )
+        if new_records:
+            await session.execute(insert(AttendanceRecord), new_records)
+        if audit_rows:
+            await session.execute(insert(AuditEntry), audit_rows)
+        return results
 
 
 # ---- staff marks ------------------------------------------------------------------------------

@@ -141,6 +141,39 @@ async def _register(
     return Registration(discord_id, student_id, name, previous[0], previous[1])
 
 
+async def ensure_students(
+    session: AsyncSession, people: dict[int, tuple[str | None, datetime]]
+) -> dict[int, Student]:
+    """`ensure_student` for many at once, in a few queries per 500: (discord name, joined at) by
+    discord id. Returns the (locked) rows by discord id."""
+    ids = list(people)
+    known: dict[int, Student] = {}
+    for start in range(0, len(ids), 500):  # IN lists stay far below SQLite's bound-parameter limit
+        chunk = ids[start : start + 500]
+        query = select(Student).where(Student.discord_id.in_(chunk)).with_for_update()
+        known.update((s.discord_id, s) for s in await session.scalars(query))
+        missing = [discord_id for discord_id in chunk if discord_id not in known]
+        if not missing:
+            continue
+        insert = dialect_insert(session)
+        await session.execute(
+            insert(Student).on_conflict_do_nothing(index_elements=["discord_id"]),
+            [{"discord_id": i, "discord_name": people[i][0], "joined_at": people[i][1]} for i in missing],
+        )
+        query = (
+            select(Student)
+            .where(Student.discord_id.in_(missing))
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        known.update((s.discord_id, s) for s in await session.scalars(query))
+    for discord_id, (name, _) in people.items():
+        student = known[discord_id]
+        if name and student.discord_name != name:
+            student.discord_name = name
+    return known
+
+
 async def get_student(services: Services, discord_id: int) -> Student | None:
     async with services.db.read() as session:
         return await session.get(Student, discord_id)
@@ -160,10 +193,10 @@ async def sync_student_role(
         ).all():
             if student.discord_id not in wanted:
                 student.has_student_role, changed = False, changed + 1
-        for discord_id, (name, joined) in wanted.items():
-            student = await ensure_student(
-                session, discord_id=discord_id, discord_name=name, joined_at=min(joined or now, now)
-            )
+        rows = await ensure_students(
+            session, {i: (name, min(joined or now, now)) for i, (name, joined) in wanted.items()}
+        )
+        for student in rows.values():
             if not student.has_student_role:
                 student.has_student_role, changed = True, changed + 1
     return changed

@@ -257,7 +257,7 @@ async def test_killed_five_times_mid_fan_out_every_student_gets_the_dm_exactly_o
     chance = random.Random(seed)
     course: Course = await make_course(
         students=300,
-        dm_per_second=40,
+        dm_per_second=25,
         deadlines=[{"key": "crash_quiz", "title": "Crash quiz", "due": "2025-03-10 11:02", "remind": "1m"}],
     )
     fd, students, needle = course.fd, course.students, "Crash quiz"
