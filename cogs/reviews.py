@@ -3,6 +3,8 @@ The rules live in bot/services/reviews.py."""
 
 from __future__ import annotations
 
+import io
+
 import discord
 from discord import app_commands
 
@@ -67,8 +69,19 @@ def feedback_embed(item: Feedback) -> discord.Embed:
     if item.averages:
         for name, value in zip(reviews.criteria(item.target.kind), item.averages, strict=True):
             card.add_field(name=name, value=f"{value:.2f} / 5")
-    if item.comments:
-        card.add_field(name="Comments", value="\n".join(f"• {c}" for c in item.comments)[:1024], inline=False)
+    field, fields = "", []
+    for comment in item.comments:  # as many 1024-character fields as the embed allows
+        line = f"• {comment}"[:1000] + "\n"
+        if len(field) + len(line) > 1024:
+            fields.append(field)
+            field = ""
+        field += line
+    if field:
+        fields.append(field)
+    for index, text in enumerate(fields[:5]):
+        card.add_field(name="Comments" if index == 0 else "\u200b", value=text.rstrip("\n"), inline=False)
+    if len(fields) > 5:
+        card.set_footer(text=f"{sum(1 for _ in item.comments)} comments; the longest list is cut here.")
     return card
 
 
@@ -152,7 +165,13 @@ class ReviewsStaffCog(StaffCog):
         if details:
             card.add_field(name="Reviews (with reviewers)", value="\n".join(details)[:1024], inline=False)
         card.add_field(name="Engagement (reviews given)", value=engagement[:1024] or "—", inline=False)
-        await interaction.followup.send(embed=card, ephemeral=True)
+        card.set_footer(text="Every review with its reviewer, and everyone's engagement: the attached CSV.")
+        names = {m.id: m.display_name for m in self.bot.student_members()}
+        file = discord.File(
+            io.BytesIO(reviews.reviews_csv(view, names)),
+            filename=f"reviews{f'-week{week}' if week else ''}.csv",
+        )
+        await interaction.followup.send(embed=card, file=file, ephemeral=True)
 
 
 async def setup(bot: CourseBot) -> None:

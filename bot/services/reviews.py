@@ -8,6 +8,8 @@ names, once the window has closed; the staff see everything.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -67,7 +69,7 @@ def parse_scores(values: Sequence[str]) -> tuple[int, int, int]:
     scores = []
     for value in values:
         text = value.strip()
-        if not text.isdigit() or not 1 <= int(text) <= 5:
+        if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 5:  # not "²" or "٣"
             raise InvalidInput(f"`{text[:10]}` is not a score: use a whole number from 1 to 5.")
         scores.append(int(text))
     if len(scores) != 3:
@@ -311,7 +313,7 @@ async def staff_view(services: Services, week: int | None = None) -> StaffView:
                         targets[key] = await _poster_target(services, session, group)
             except (NotFound, NotAllowed):
                 continue  # paper removed or presenters gone: reviews stay in the engagement count
-        given = await reviews_given(session)
+        given = await reviews_given(session, week)
     feedback = tuple(
         _feedback(t, [r for r in rows if (r.kind, r.target) == key]) for key, t in targets.items()
     )
@@ -319,8 +321,12 @@ async def staff_view(services: Services, week: int | None = None) -> StaffView:
     return StaffView(feedback, reviews, given)
 
 
-async def reviews_given(session: AsyncSession) -> dict[int, int]:
-    rows = await session.execute(select(Review.reviewer_id, func.count()).group_by(Review.reviewer_id))
+async def reviews_given(session: AsyncSession, week: int | None = None) -> dict[int, int]:
+    """Reviews given per student (engagement), in one week or in all."""
+    query = select(Review.reviewer_id, func.count()).group_by(Review.reviewer_id)
+    if week is not None:
+        query = query.where(Review.week == week)
+    rows = await session.execute(query)
     return {reviewer: count for reviewer, count in rows.all()}
 
 
@@ -398,3 +404,29 @@ async def students_without_review(services: Services, week: int, candidates: Seq
             ).all()
         )
     return [c for c in candidates if c not in reviewed and c not in presenting]
+
+
+def reviews_csv(view: StaffView, names: dict[int, str]) -> bytes:
+    """Every review with its reviewer, then engagement per student (names by discord id). UTF-8 with BOM."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(
+        ["kind", "target", "week", "reviewer_id", "reviewer", "score_1", "score_2", "score_3", "comment"]
+    )
+    for target, info in view.reviews:
+        writer.writerow(
+            [
+                target.kind,
+                target.label,
+                target.week,
+                info.reviewer_id,
+                names.get(info.reviewer_id, ""),
+                *info.scores,
+                info.comment,
+            ]
+        )
+    writer.writerow([])
+    writer.writerow(["student_id", "student", "reviews_given"])
+    for discord_id in sorted(set(names) | set(view.given), key=lambda i: names.get(i, "")):
+        writer.writerow([discord_id, names.get(discord_id, ""), view.given.get(discord_id, 0)])
+    return buffer.getvalue().encode("utf-8-sig")

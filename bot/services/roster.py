@@ -104,7 +104,7 @@ def parse_roster_csv(services: Services, data: bytes) -> tuple[list[RosterRow], 
 
 
 def _match(row: RosterRow, members: Sequence[MemberRef], registered: dict[str, int]) -> int | None:
-    if row.discord_ref.isdigit():
+    if row.discord_ref.isascii() and row.discord_ref.isdigit():
         wanted = int(row.discord_ref)
         return next(
             (m.discord_id for m in members if m.discord_id == wanted), wanted if not members else None
