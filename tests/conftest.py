@@ -7,9 +7,11 @@ test in a database of its own.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import shutil
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -56,12 +58,12 @@ def clock() -> Clock:
     return Clock.frozen(seoul(2025, 3, 10, 11, 0))
 
 
-async def _postgres_database() -> tuple[str, str]:
+async def _postgres_admin(statement: str) -> None:
+    """Run one statement on the PostgreSQL server's maintenance database."""
     import asyncpg  # type: ignore[import-not-found]
     from sqlalchemy.engine import make_url
 
     server = make_url(POSTGRES)
-    name = f"coursebot_test_{uuid.uuid4().hex[:12]}"
     connection = await asyncpg.connect(
         host=server.host,
         port=server.port,
@@ -70,42 +72,71 @@ async def _postgres_database() -> tuple[str, str]:
         database=server.database,
     )
     try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
+        await connection.execute(statement)
     finally:
         await connection.close()
-    return server.set(database=name).render_as_string(hide_password=False), name
 
 
-async def _drop_postgres_database(name: str) -> None:
-    import asyncpg
+def _postgres_url(name: str) -> str:
     from sqlalchemy.engine import make_url
 
-    server = make_url(POSTGRES)
-    connection = await asyncpg.connect(
-        host=server.host,
-        port=server.port,
-        user=server.username,
-        password=server.password,
-        database=server.database,
-    )
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await connection.close()
+    return make_url(POSTGRES).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Migrate once per run: a SQLite file each test copies, and (if configured) a PostgreSQL
+    database each test empties, so the suite does not run every migration hundreds of times. The
+    migrations themselves are tested from an empty database in tests/test_migrations.py."""
+    sqlite_file = tmp_path_factory.mktemp("template") / "course.db"
+    asyncio.run(upgrade(f"sqlite+aiosqlite:///{sqlite_file}"))
+    templates = {"sqlite": str(sqlite_file)}
+    if POSTGRES:
+        name = f"coursebot_test_{uuid.uuid4().hex[:8]}"
+        asyncio.run(_postgres_admin(f'CREATE DATABASE "{name}"'))
+        asyncio.run(upgrade(_postgres_url(name)))
+        templates["postgres"] = name
+    yield templates
+    if POSTGRES:
+        asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{templates["postgres"]}" WITH (FORCE)'))
 
 
 @pytest.fixture(params=BACKENDS)
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, migrated_template: dict[str, str]
+) -> AsyncIterator[str]:
     """A migrated, empty database: a SQLite file, or a fresh PostgreSQL database."""
     if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'course.db'}"
-        await upgrade(url)
-        yield url
+        target = tmp_path / "course.db"
+        shutil.copyfile(migrated_template["sqlite"], target)
+        yield f"sqlite+aiosqlite:///{target}"
         return
-    url, name = await _postgres_database()
-    await upgrade(url)
+    # One migrated PostgreSQL database for the run, emptied before each test (much faster than a
+    # new database per test; the tests that need migrations from nothing are in test_migrations.py).
+    url = _postgres_url(migrated_template["postgres"])
+    await _empty_postgres(url)
     yield url
-    await _drop_postgres_database(name)
+
+
+async def _empty_postgres(url: str) -> None:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    from bot.db.models import Base
+
+    target = make_url(url)
+    connection = await asyncpg.connect(
+        host=target.host,
+        port=target.port,
+        user=target.username,
+        password=target.password,
+        database=target.database,
+    )
+    try:
+        tables = ", ".join(f'"{name}"' for name in Base.metadata.tables)
+        await connection.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    finally:
+        await connection.close()
 
 
 @pytest.fixture
