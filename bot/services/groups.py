@@ -293,16 +293,27 @@ async def _dissolve_if_empty(
     return True
 
 
+async def _own_unlocked_group(
+    services: Services, session: AsyncSession, discord_id: int, not_in_one: str
+) -> tuple[GroupMember, Group]:
+    """The caller's membership and group (locked for the transaction). Raises Conflict with
+    `not_in_one` when they have none, or NotAllowed when groups are locked."""
+    membership = await _membership(session, discord_id)
+    if membership is None:
+        raise Conflict(not_in_one)
+    group = await session.get(Group, membership.group_id, with_for_update=True)
+    assert group is not None
+    await _require_unlocked(services, session, group)
+    return membership, group
+
+
 async def leave(services: Services, *, discord_id: int) -> Departure:
     """Leave your group; an emptied group is dissolved. Raises Conflict (no group) or NotAllowed (locked)."""
     now = services.now()
     async with services.db.write(GROUPS_LOCK) as session:
-        membership = await _membership(session, discord_id)
-        if membership is None:
-            raise Conflict("You are not in a group.")
-        group = await session.get(Group, membership.group_id, with_for_update=True)
-        assert group is not None
-        await _require_unlocked(services, session, group)
+        membership, group = await _own_unlocked_group(
+            services, session, discord_id, "You are not in a group."
+        )
         before = await _info(services, session, group.id)
         await session.delete(membership)
         audit(
@@ -317,12 +328,9 @@ async def set_title(services: Services, *, discord_id: int, text: str) -> GroupI
     title = clean_title(text)
     now = services.now()
     async with services.db.write(GROUPS_LOCK) as session:
-        membership = await _membership(session, discord_id)
-        if membership is None:
-            raise Conflict("You are not in a group; `/group create` or `/group join` first.")
-        group = await session.get(Group, membership.group_id, with_for_update=True)
-        assert group is not None
-        await _require_unlocked(services, session, group)
+        _, group = await _own_unlocked_group(
+            services, session, discord_id, "You are not in a group; `/group create` or `/group join` first."
+        )
         group.title = title
         audit(
             session,
@@ -348,12 +356,9 @@ async def invite(
         raise Conflict("Bots cannot join project groups.")
     now = services.now()
     async with services.db.write(GROUPS_LOCK) as session:
-        membership = await _membership(session, inviter_id)
-        if membership is None:
-            raise Conflict("You are not in a group; `/group create` first.")
-        group = await session.get(Group, membership.group_id, with_for_update=True)
-        assert group is not None
-        await _require_unlocked(services, session, group)
+        _, group = await _own_unlocked_group(
+            services, session, inviter_id, "You are not in a group; `/group create` first."
+        )
         if await _membership(session, invitee_id) is not None:
             raise Conflict("They are already in a group.")
         info = await _info(services, session, group.id)
