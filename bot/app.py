@@ -73,6 +73,7 @@ class CourseBot(commands.Bot):
         self.database: Database | None = None
         self._services: Services | None = None
         self.dispatcher: Dispatcher
+        self.reported: set[str] = set()  # staff notices already posted in this process (said once)
 
     @property
     def services(self) -> Services:

@@ -37,6 +37,10 @@ class GroupChannels:
             else f"Discord said {error.status}"
         )
         log.warning("Group channels: could not %s: %s", what, error)
+        if isinstance(error, discord.Forbidden):  # a missing permission: say it once, not at every join
+            if "group-channels-forbidden" in self.bot.reported:
+                return
+            self.bot.reported.add("group-channels-forbidden")
         await self.bot.post_staff_log(f"⚠️ Could not {what}: {reason}. The group itself is fine.")
 
     async def create(self, info: GroupInfo) -> None:
