@@ -6,7 +6,7 @@ import discord
 from discord import app_commands
 
 from bot.app import CourseBot
-from bot.services import course, papers
+from bot.services import course, papers, reminders
 from cogs._base import FeatureCog
 from cogs._render import embed, short_date, when
 from cogs.papers._render import mentions, talk_lines
@@ -42,11 +42,20 @@ class CourseCog(FeatureCog):
         if next_lecture:
             lecture_text += f"\nNext: {when(next_lecture.starts_at)}"
         card.add_field(name="Lectures", value=lecture_text, inline=False)
-        start, _end = course.next_office_hours(services)
+        upcoming = await reminders.next_office_hours(services)  # with this week's change, if any
         office_text = f"{office.day} {office.start:%H:%M}–{office.end:%H:%M} at {office.place}" + (
             f", {office.note}" if office.note else ""
         )
-        card.add_field(name="Office hours", value=f"{office_text}\nNext: {when(start)}", inline=False)
+        if upcoming is not None:
+            change = (
+                " (cancelled)"
+                if upcoming.cancelled
+                else f" at {upcoming.place} (moved)"
+                if upcoming.moved
+                else ""
+            )
+            office_text += f"\nNext: {when(upcoming.starts_at)}{change}"
+        card.add_field(name="Office hours", value=office_text, inline=False)
         grading = config.course.grading
         card.add_field(
             name="Grading",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from bot.calendar import WEEKDAYS, Lecture
+from bot.calendar import Lecture
 from bot.errors import InvalidInput
 from bot.services import Services
 
@@ -61,17 +61,3 @@ def term_plan(services: Services) -> list[WeekPlan]:
     """Every week of the term, in order."""
     now = services.now()
     return [week_plan(services, week, now=now) for week in range(1, services.config.course.weeks + 1)]
-
-
-def next_office_hours(services: Services) -> tuple[datetime, datetime]:
-    """Start and end of the next weekly office hours (the current one if it is running)."""
-    office, calendar = services.config.office_hours, services.calendar
-    now = services.now()
-    today = calendar.local_date(now)
-    for offset in range(8):
-        day = date.fromordinal(today.toordinal() + offset)
-        if WEEKDAYS[day.weekday()] == office.day:
-            start, end = calendar.at(day, office.start), calendar.at(day, office.end)
-            if end > now:
-                return start, end
-    raise AssertionError("a weekday recurs within 8 days")
