@@ -64,6 +64,7 @@ class Dispatcher:
         self._task: asyncio.Task[object] | None = None  # the run in progress
         self._draining = False  # that run is past wait_until_ready (it may be sending)
         self._stopping = False
+        self._again = False  # a wake-up arrived during a run
         self.sent = 0
 
     # ---- scheduling ---------------------------------------------------------------------
@@ -109,12 +110,21 @@ class Dispatcher:
         if job is not None and job.next_run_time is not None and job.next_run_time <= when:
             return
         self.bot.scheduler.add_job(
-            self.run, "date", run_date=when, id=JOB_ID, replace_existing=True, misfire_grace_time=None
+            self.run,
+            "date",
+            run_date=when,
+            id=JOB_ID,
+            replace_existing=True,
+            misfire_grace_time=None,
+            max_instances=2,
         )
 
     async def run(self) -> None:
         """Send everything due, then wake again at the next due time (at the latest in 30 s)."""
-        if self._lock.locked() or self._stopping:
+        if self._stopping:
+            return
+        if self._lock.locked():  # woken while running: the running one goes round again at its end
+            self._again = True
             return
         async with self._lock:  # the re-arm below is inside it too, so stop() waits for all of it
             self._task = asyncio.current_task()
@@ -135,7 +145,8 @@ class Dispatcher:
                         if upcoming is None
                         else (upcoming - self.bot.services.now()).total_seconds()
                     )
-                    self.wake(min(POLL_SECONDS, max(0.5, seconds)))
+                    again, self._again = self._again, False
+                    self.wake(0.0 if again else min(POLL_SECONDS, max(0.5, seconds)))
 
     async def _drain(self) -> None:
         services = self.bot.services
