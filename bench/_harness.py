@@ -8,11 +8,8 @@ Not a test and not part of the bot: `python bench/checkin.py`, `python bench/sta
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
 import platform
-import re
-import secrets
 import signal
 import statistics
 import subprocess
@@ -27,6 +24,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
+from bot_process import with_discord_section  # noqa: E402
 from fake_discord import (  # noqa: E402  (needs the path above)
     FakeChannel,
     FakeDiscord,
@@ -160,29 +158,6 @@ def build_course(fd: TimedFake, students: int) -> Course:
     for i in range(students):
         course.students.append(fd.add_member(guild, f"student{i:05d}", roles=["Student"]))
     return course
-
-
-def fake_token() -> str:
-    user_id = base64.urlsafe_b64encode(str(secrets.randbits(62)).encode()).decode().rstrip("=")
-    return f"{user_id}.{secrets.token_urlsafe(4)}.{secrets.token_urlsafe(27)}"
-
-
-def with_discord_section(text: str, values: dict[str, str]) -> str:
-    """The config text with keys of the `[discord]` table (not its sub-tables) replaced."""
-    header = re.search(r"^\[discord\][ \t]*(#.*)?$", text, re.MULTILINE)
-    assert header, "config.toml has no [discord] table"
-    following = re.compile(r"^\[", re.MULTILINE).search(text, header.end())
-    end = following.start() if following else len(text)
-    section = text[header.end() : end]
-    for key, value in values.items():
-        section, count = re.subn(
-            rf"^({re.escape(key)}[ \t]*=[ \t]*)[^#\n]*?([ \t]*(#.*)?)$",
-            lambda m, v=value: f"{m.group(1)}{v}{m.group(2)}",
-            section,
-            flags=re.MULTILINE,
-        )
-        assert count == 1, f"[discord] {key} appears {count} times in config.toml"
-    return text[: header.end()] + section + text[end:]
 
 
 def write_config(directory: Path, fd: FakeDiscord, guild: FakeGuild) -> Path:

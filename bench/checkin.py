@@ -30,7 +30,6 @@ from _harness import (
     TimedFake,
     build_course,
     describe_ms,
-    fake_token,
     load_average,
     percentile,
     poll,
@@ -39,6 +38,7 @@ from _harness import (
     warm_bytecode_cache,
     write_config,
 )
+from bot_process import fake_token
 from fake_discord import InteractionResult
 
 NOW = "2025-03-12 11:00"  # a Wednesday lecture of week 2

@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import os
 import platform
 import re
-import secrets
 import signal
 import subprocess
 import sys
@@ -31,16 +29,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
+from bot_process import fake_token  # noqa: E402
 from fake_discord import FakeDiscord, FakeGuild  # noqa: E402
 
 PLAN_AT = "2025-03-10 10:59"  # the first run stores the ping (due 11:00)...
 SEND_AT = "2025-03-10 11:00"  # ...the second starts at its due time; the deadline is at 12:00
 NEEDLE = "Bench deadline"
-
-
-def fake_token() -> str:
-    user_id = base64.urlsafe_b64encode(str(secrets.randbits(62)).encode()).decode().rstrip("=")
-    return f"{user_id}.{secrets.token_urlsafe(4)}.{secrets.token_urlsafe(27)}"
 
 
 def config_text(fd: FakeDiscord, guild: FakeGuild, rate: float) -> str:

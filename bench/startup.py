@@ -22,7 +22,6 @@ from _harness import (
     BotProcess,
     TimedFake,
     build_course,
-    fake_token,
     load_average,
     poll,
     print_machine,
@@ -30,6 +29,7 @@ from _harness import (
     warm_bytecode_cache,
     write_config,
 )
+from bot_process import fake_token
 
 NOW = "2025-03-12 10:30"
 SETTLE_SECONDS = 2.0  # after the first answer, so start-up work that follows READY counts in the peak

@@ -15,12 +15,9 @@ plans the reminders (a reminder is promised only once it is stored before it is 
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
-import os
 import random
 import re
-import secrets
 import signal
 import sqlite3
 import subprocess
@@ -33,16 +30,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bot_process import clean_env, fake_token
 from fake_discord import FakeChannel, FakeDiscord, FakeGuild, FakeMember
 
 ROOT = Path(__file__).resolve().parents[2]
 MANAGE_GUILD = 1 << 5
 READY_TIMEOUT = 30.0
-
-
-def fake_token() -> str:
-    user_id = base64.urlsafe_b64encode(str(secrets.randbits(62)).encode()).decode().rstrip("=")
-    return f"{user_id}.{secrets.token_urlsafe(4)}.{secrets.token_urlsafe(27)}"
 
 
 def course_config(
@@ -77,13 +70,6 @@ def course_config(
     for deadline in deadlines:
         text += "\n[[deadlines]]\n" + "".join(f'{key} = "{value}"\n' for key, value in deadline.items())
     return text
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "DATABASE_URL")}
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(extra)
-    return env
 
 
 class InFlight:

@@ -8,10 +8,6 @@ the server-side staff check, a swap offer to a member whose DMs are closed, and 
 from __future__ import annotations
 
 import asyncio
-import base64
-import os
-import re
-import secrets
 import signal
 import subprocess
 import sys
@@ -22,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from bot_process import clean_env, fake_token, with_discord_section
 from fake_discord import FakeChannel, FakeDiscord, FakeGuild, FakeMember
 
 in_module_loop = pytest.mark.asyncio(loop_scope="module")  # the loop the shared fixture lives in
@@ -33,37 +30,6 @@ EPHEMERAL = 1 << 6
 READY_TIMEOUT = 20.0
 ANSWER_TIMEOUT = 10.0
 STAFF_ONLY = "Only the course staff (TA or instructor role) can do that."
-
-
-def fake_token() -> str:
-    """Shaped like a real bot token (base64 id . timestamp . hmac), random per run."""
-    user_id = base64.urlsafe_b64encode(str(secrets.randbits(62)).encode()).decode().rstrip("=")
-    return f"{user_id}.{secrets.token_urlsafe(4)}.{secrets.token_urlsafe(27)}"
-
-
-def with_discord_section(text: str, values: dict[str, str]) -> str:
-    """The config text with the given keys of the `[discord]` table (not its sub-tables) replaced."""
-    header = re.search(r"^\[discord\][ \t]*(#.*)?$", text, re.MULTILINE)
-    assert header, "config.toml has no [discord] table"
-    following = re.compile(r"^\[", re.MULTILINE).search(text, header.end())
-    end = following.start() if following else len(text)
-    section = text[header.end() : end]
-    for key, value in values.items():
-        section, count = re.subn(
-            rf"^({re.escape(key)}[ \t]*=[ \t]*)[^#\n]*?([ \t]*(#.*)?)$",
-            lambda m, v=value: f"{m.group(1)}{v}{m.group(2)}",
-            section,
-            flags=re.MULTILINE,
-        )
-        assert count == 1, f"[discord] {key} appears {count} times in config.toml"
-    return text[: header.end()] + section + text[end:]
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "DATABASE_URL")}
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(extra)
-    return env
 
 
 @dataclass

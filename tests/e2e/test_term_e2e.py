@@ -20,12 +20,10 @@ callbacks refused with 10062 after 3 s. Everything is asserted from what the fak
 from __future__ import annotations
 
 import asyncio
-import base64
 import csv
 import io
 import os
 import re
-import secrets
 import signal
 import subprocess
 import sys
@@ -36,6 +34,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from bot_process import fake_token, with_discord_section
 from fake_discord import FakeChannel, FakeDiscord, FakeGuild, FakeMember, InteractionResult
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,30 +44,6 @@ ANSWER_TIMEOUT = 10.0
 OUTBOX_TIMEOUT = 20.0  # the dispatcher waits for on_ready (~2 s after READY), then paces DMs at 5/s
 REMINDER_TIMEOUT = 60.0  # the reminders fall due ~20 s after the third start
 JOINED = "2025-02-24T00:00:00+00:00"  # everyone joined the server before the term
-
-
-def fake_token() -> str:
-    """Shaped like a real bot token (base64 id . timestamp . hmac), random per run."""
-    user_id = base64.urlsafe_b64encode(str(secrets.randbits(62)).encode()).decode().rstrip("=")
-    return f"{user_id}.{secrets.token_urlsafe(4)}.{secrets.token_urlsafe(27)}"
-
-
-def with_discord_section(text: str, values: dict[str, str]) -> str:
-    """The config text with the given keys of the `[discord]` table (not its sub-tables) replaced."""
-    header = re.search(r"^\[discord\][ \t]*(#.*)?$", text, re.MULTILINE)
-    assert header, "config.toml has no [discord] table"
-    following = re.compile(r"^\[", re.MULTILINE).search(text, header.end())
-    end = following.start() if following else len(text)
-    section = text[header.end() : end]
-    for key, value in values.items():
-        section, count = re.subn(
-            rf"^({re.escape(key)}[ \t]*=[ \t]*)[^#\n]*?([ \t]*(#.*)?)$",
-            lambda m, v=value: f"{m.group(1)}{v}{m.group(2)}",
-            section,
-            flags=re.MULTILINE,
-        )
-        assert count == 1, f"[discord] {key} appears {count} times in config.toml"
-    return text[: header.end()] + section + text[end:]
 
 
 def find_custom_id(message: dict[str, Any], pattern: str) -> str:
