@@ -19,7 +19,6 @@ import os
 import platform
 import re
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
-from bot_process import fake_token  # noqa: E402
+from bot_process import fake_token, start_bot  # noqa: E402
 from fake_discord import FakeDiscord, FakeGuild  # noqa: E402
 
 PLAN_AT = "2025-03-10 10:59"  # the first run stores the ping (due 11:00)...
@@ -86,22 +85,9 @@ class Bot:
             DATABASE_URL=f"sqlite+aiosqlite:///{self.workdir / 'bench.db'}",
             PYTHONUNBUFFERED="1",
         )
-        with (self.workdir / f"bot-{self.runs}.log").open("wb") as sink:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bot",
-                "run",
-                "--config",
-                str(self.config),
-                "--now",
-                now,
-                cwd=self.workdir,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-            )
+        self.proc = await start_bot(
+            self.config, now, cwd=self.workdir, env=env, log=(self.workdir / f"bot-{self.runs}.log")
+        )
         deadline = time.monotonic() + 60
         while not (fd.ready_count > ready and fd._conn is not None):
             if self.proc.returncode is not None or time.monotonic() > deadline:

@@ -3,10 +3,14 @@ end-to-end tests and the benchmarks)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import re
 import secrets
+import subprocess
+import sys
+from pathlib import Path
 
 
 def fake_token() -> str:
@@ -39,3 +43,25 @@ def clean_env(**extra: str) -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env
+
+
+async def start_bot(
+    config: Path, now: str, *, cwd: Path, env: dict[str, str], log: Path
+) -> asyncio.subprocess.Process:
+    """`python -m bot run --config CONFIG --now NOW`, its output (both streams) written to `log`."""
+    with log.open("wb") as sink:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            "--config",
+            str(config),
+            "--now",
+            now,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )

@@ -20,8 +20,6 @@ import random
 import re
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -30,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bot_process import clean_env, fake_token
+from bot_process import clean_env, fake_token, start_bot
 from fake_discord import FakeChannel, FakeDiscord, FakeGuild, FakeMember
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -139,22 +137,7 @@ class Course:
         log = self.tmp / f"bot-{self.runs}.log"
         self.logs.append(log)
         env = clean_env(DISCORD_TOKEN=self.token, DATABASE_URL=f"sqlite+aiosqlite:///{self.database}")
-        with log.open("wb") as sink:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bot",
-                "run",
-                "--config",
-                str(self.config),
-                "--now",
-                now,
-                cwd=self.tmp,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-            )
+        self.proc = await start_bot(self.config, now, cwd=self.tmp, env=env, log=log)
         await self.wait_for(
             lambda: self.fd.ready_count > ready_before and self.fd._conn is not None,
             READY_TIMEOUT,

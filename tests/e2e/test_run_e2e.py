@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from bot_process import clean_env, fake_token, with_discord_section
+from bot_process import clean_env, fake_token, start_bot, with_discord_section
 from fake_discord import FakeChannel, FakeDiscord, FakeGuild, FakeMember
 
 in_module_loop = pytest.mark.asyncio(loop_scope="module")  # the loop the shared fixture lives in
@@ -98,22 +98,7 @@ async def course(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Cour
     output = tmp / "bot.log"
     database = tmp / "course.db"
     env = clean_env(DISCORD_TOKEN=token, DATABASE_URL=f"sqlite+aiosqlite:///{database}")
-    with output.open("wb") as sink:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            "--config",
-            str(config),
-            "--now",
-            NOW,
-            cwd=tmp,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
+    proc = await start_bot(config, NOW, cwd=tmp, env=env, log=output)
     world = Course(fd, guild, general, ta_log, prof, ta, alice, bob, proc, output, token, database)
     try:
         try:

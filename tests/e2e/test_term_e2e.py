@@ -25,8 +25,6 @@ import io
 import os
 import re
 import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +32,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from bot_process import fake_token, with_discord_section
+from bot_process import fake_token, start_bot, with_discord_section
 from fake_discord import FakeChannel, FakeDiscord, FakeGuild, FakeMember, InteractionResult
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,22 +95,7 @@ class Term:
         )
         log = self.tmp / f"bot-{len(self.logs) + 1}.log"
         self.logs.append(log)
-        with log.open("wb") as sink:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bot",
-                "run",
-                "--config",
-                str(self.config),
-                "--now",
-                now,
-                cwd=self.tmp,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-            )
+        self.proc = await start_bot(self.config, now, cwd=self.tmp, env=env, log=log)
         proc = self.proc
 
         def up() -> bool:
