@@ -217,14 +217,14 @@ class CourseCalendar:
         keys: set[str] = set()
         term_from = self.at(self.term_start, time(0, 0))
         term_to = self.at(self.term_end, time(23, 59))
-        for index, deadline in enumerate(config.deadlines):
+        for deadline in config.deadlines:
             if deadline.key in keys:
-                problems.append(f"deadlines[{index}].key: {deadline.key!r} is used twice")
+                problems.append(f"deadlines[{deadline.key}].key: {deadline.key!r} is used twice")
             keys.add(deadline.key)
             due = self.resolve(deadline.due)
             if not term_from <= due <= term_to:
                 problems.append(
-                    f"deadlines[{index}].due: {deadline.due!r} ({due:%Y-%m-%d %H:%M}) is outside the term "
+                    f"deadlines[{deadline.key}].due: {deadline.due!r} ({due:%Y-%m-%d %H:%M}) is outside the term "
                     f"{self.term_start} to {self.term_end}"
                 )
         for key in (

@@ -29,6 +29,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 
+SUPPORTED_DATABASES = ("sqlite+aiosqlite", "postgresql+asyncpg")
 _DURATION = re.compile(r"^(\d+)\s*([dhm])$")
 _RELATIVE_INSTANT = re.compile(r"^W(\d+)\s+(Mon|Tue|Wed|Thu|Fri|Sat|Sun)\s+(\d{1,2}:\d{2})$")
 
@@ -241,16 +242,30 @@ class Deadline(_Section):
     remind: Offsets = (timedelta(days=7), timedelta(days=1), timedelta(hours=1))
 
 
+def _reference_text(value: Any) -> Any:
+    """A role or channel reference: a name, or a numeric id as a TOML integer or a string of digits."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value <= 0:
+            raise ValueError(f"{value} is not a Discord id (ids are positive)")
+        return str(value)
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("is empty: give a name or a numeric id")
+    return value.strip() if isinstance(value, str) else value
+
+
+Reference = Annotated[str, BeforeValidator(_reference_text)]
+
+
 class RolesSection(_Section):
-    instructor: str = "Instructor"
-    ta: str = "TA"
-    student: str = "Student"
+    instructor: Reference = "Instructor"
+    ta: Reference = "TA"
+    student: Reference = "Student"
 
 
 class ChannelsSection(_Section):
-    announcements: str = "announcements"
-    ta_log: str = "ta-log"
-    fallback: str = "bot-notices"
+    announcements: Reference = "announcements"
+    ta_log: Reference = "ta-log"
+    fallback: Reference = "bot-notices"
 
 
 class DiscordSection(_Section):
@@ -264,6 +279,38 @@ class DiscordSection(_Section):
 
 class DatabaseSection(_Section):
     url: str = "sqlite+aiosqlite:///data/coursebot.db"
+
+    @field_validator("url")
+    @classmethod
+    def _supported(cls, value: str) -> str:
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if scheme not in SUPPORTED_DATABASES:
+            raise ValueError(
+                f"{value.split('://', 1)[0] + '://' if scheme else repr(value)} is not supported: use "
+                "sqlite+aiosqlite:///path/to/file.db or postgresql+asyncpg://user:password@host/database"
+            )
+        return value
+
+
+class OnboardingSection(_Section):
+    grant_student_role: bool = False  # /register gives the student role (roster-checked when loaded)
+    welcome_dm: bool = False  # DM new members how to register
+
+
+class HttpSection(_Section):
+    port: int = Field(default=0, ge=0, le=65535)  # 0 = off
+    bind: str = "127.0.0.1"
+    public_url: str = ""
+
+
+class LoggingSection(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
 
 
 class Config(_Section):
@@ -282,6 +329,9 @@ class Config(_Section):
     deadlines: tuple[Deadline, ...] = ()
     discord: DiscordSection = DiscordSection()
     database: DatabaseSection = DatabaseSection()
+    onboarding: OnboardingSection = OnboardingSection()
+    http: HttpSection = HttpSection()
+    logging: LoggingSection = LoggingSection()
     token: SecretStr | None = None
     source: str = ""
 
@@ -312,7 +362,18 @@ def _format_location(loc: tuple[int | str, ...]) -> str:
     return ".".join(parts) or "(top level)"
 
 
-def _explain(error: ValidationError) -> list[str]:
+def _name_deadlines(loc: tuple[int | str, ...], data: dict[str, Any]) -> tuple[int | str, ...]:
+    """`deadlines[2]` → `deadlines[signup]`: a TA finds a deadline by its key, not by counting tables."""
+    if len(loc) >= 2 and loc[0] == "deadlines" and isinstance(loc[1], int):
+        entries = data.get("deadlines")
+        entry = entries[loc[1]] if isinstance(entries, list) and loc[1] < len(entries) else None
+        key = entry.get("key") if isinstance(entry, dict) else None
+        if isinstance(key, str) and key:
+            return (f"deadlines[{key}]", *loc[2:])
+    return loc
+
+
+def _explain(error: ValidationError, data: dict[str, Any]) -> list[str]:
     lines = []
     for item in error.errors():
         message = item["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
@@ -320,13 +381,39 @@ def _explain(error: ValidationError) -> list[str]:
             message = "is required but missing"
         elif item["type"] == "extra_forbidden":
             message = "is not a known key (typo?)"
-        lines.append(f"{_format_location(tuple(item['loc']))}: {message}")
+        lines.append(f"{_format_location(_name_deadlines(tuple(item['loc']), data))}: {message}")
     return lines
 
 
-def parse_config(data: dict[str, Any], *, environment: Environment | None = None, source: str = "") -> Config:
-    """Validate a decoded TOML document. Raises ConfigError listing every problem."""
+def resolve_database_url(url: str, base: Path) -> str:
+    """A SQLite URL with a relative path made absolute against `base` (the config file's folder);
+    other URLs unchanged. Raises nothing: a URL that does not parse is left to validation."""
+    if not url.startswith("sqlite"):
+        return url
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url
+    path = parsed.database
+    if not path or path == ":memory:" or path.startswith("file:") or Path(path).is_absolute():
+        return url
+    return parsed.set(database=str((base / path).resolve())).render_as_string(hide_password=False)
+
+
+def parse_config(
+    data: dict[str, Any],
+    *,
+    environment: Environment | None = None,
+    source: str = "",
+    base: Path | None = None,
+) -> Config:
+    """Validate a decoded TOML document; a relative SQLite path is resolved against `base` (default:
+    the folder of `source`, else the current one). Raises ConfigError listing every problem."""
     environment = environment if environment is not None else Environment()
+    base = base if base is not None else (Path(source).resolve().parent if source else Path.cwd())
     data = dict(data)
     # `token` and `source` are filled in here, never from the file (and a token's value is never echoed).
     misplaced = [
@@ -338,12 +425,15 @@ def parse_config(data: dict[str, Any], *, environment: Environment | None = None
     ]
     if environment.database_url:
         data["database"] = {**data.get("database", {}), "url": environment.database_url}
+    database = data.get("database")
+    if isinstance(database, dict) and isinstance(database.get("url"), str):
+        data["database"] = {**database, "url": resolve_database_url(database["url"], base)}
     data["token"] = environment.discord_token
     data["source"] = source
     try:
         config = Config.model_validate(data)
     except ValidationError as error:
-        raise ConfigError(misplaced + _explain(error)) from None
+        raise ConfigError(misplaced + _explain(error, data)) from None
     if misplaced:
         raise ConfigError(misplaced)
     from bot.calendar import CourseCalendar  # the calendar checks what needs the dates resolved
@@ -354,13 +444,35 @@ def parse_config(data: dict[str, Any], *, environment: Environment | None = None
     return config
 
 
+def load_environment(folder: Path) -> Environment:
+    """The environment, with `DISCORD_TOKEN` / `DATABASE_URL` also read from `folder/.env` (the
+    environment wins). Raises ConfigError when the `.env` file cannot be read."""
+    env_file = folder / ".env"
+    try:
+        return Environment(_env_file=env_file if env_file.is_file() else None)  # type: ignore[call-arg]
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError([f"{env_file}: cannot be read ({error})"]) from None
+
+
 def load_config(path: str | Path, *, environment: Environment | None = None) -> Config:
-    """Read and validate `path`. Raises ConfigError (missing file, bad TOML, invalid values)."""
+    """Read and validate `path`; the token may also come from a `.env` next to it. Raises ConfigError
+    (missing file, a folder, unreadable, bad TOML, invalid values)."""
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError([f"{path}: no such file"]) from None
+        raise ConfigError([f"{path}: no such file (give the config with --config FILE)"]) from None
+    except IsADirectoryError:
+        raise ConfigError([f"{path}: is a folder, not a config file (give --config FILE)"]) from None
+    except PermissionError:
+        raise ConfigError([f"{path}: permission denied"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([f"{path}: not a text file (UTF-8 TOML expected)"]) from None
+    except OSError as error:
+        raise ConfigError([f"{path}: cannot be read ({error.strerror})"]) from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError([f"{path}: not valid TOML: {error}"]) from None
-    return parse_config(data, environment=environment, source=str(path))
+    folder = path.resolve().parent
+    if environment is None:
+        environment = load_environment(folder)
+    return parse_config(data, environment=environment, source=str(path), base=folder)

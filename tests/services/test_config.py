@@ -49,7 +49,8 @@ def test_config_toml_loads(config: Config) -> None:
     assert config.office_hours.place == "Terarosa Coffee"
     assert len(config.schedule.topics) == 16
     assert [d.key for d in config.deadlines][:2] == ["paper_list", "signup"]
-    assert config.database.url == "sqlite+aiosqlite:///data/coursebot.db"
+    # A relative SQLite path is relative to the config file's folder, not the current directory.
+    assert config.database.url == f"sqlite+aiosqlite:///{ROOT / 'data' / 'coursebot.db'}"
     assert config.token is None
 
 
@@ -80,14 +81,14 @@ def test_check_accepts_config_toml(capsys: pytest.CaptureFixture[str]) -> None:
         ('timezone = "Asia/Seoul"', 'timezone = "Asia/Seul"', "course.timezone"),
         ('days = ["Mon", "Wed"]', 'days = ["Mon", "Wednesday"]', "lectures.days[1]"),
         ('days = ["Mon", "Wed"]', 'days = ["Mon", "Mon"]', "lectures.days"),
-        ('due = "W16 Wed 11:00"', 'due = "W17 Wed 11:00"', "deadlines[5].due"),
+        ('due = "W16 Wed 11:00"', 'due = "W17 Wed 11:00"', "deadlines[poster_session].due"),
         ('end = "12:15"', 'end = "10:30"', "lectures.end"),
         ("capacity = 2 ", "capacity = 0 ", "papers.capacity"),
         ('start = "17:00"', 'start = "5pm"', "office_hours.start"),
         ("final = 40", "final = 50", "course.grading"),
         ("max_size = 3", "max_sise = 3", "groups.max_sise"),
         ("first_monday = 2025-03-03", "first_monday = 2025-03-04", "course.first_monday"),
-        ('remind = "1d,1h"', 'remind = "1d,1x"', "deadlines[1].remind"),
+        ('remind = "1d,1h"', 'remind = "1d,1x"', "deadlines[signup].remind"),
     ],
 )
 def test_check_names_the_broken_key(
@@ -134,7 +135,7 @@ def test_cross_field_problems_are_all_listed(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as raised:
         load_config(path)
     keys = [problem.split(":")[0] for problem in raised.value.problems]
-    assert keys == ["lectures.end", "attendance.warn_at", "deadlines[5].due"]
+    assert keys == ["lectures.end", "attendance.warn_at", "deadlines[poster_session].due"]
 
 
 def test_check_reports_unreadable_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
