@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
 import pkgutil
 from datetime import UTC
+from typing import Any, cast
 
+import aiohttp
 import discord
 import yarl
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -17,13 +21,26 @@ from bot.clock import Clock
 from bot.config import Config, DiscordSection
 from bot.db import Database
 from bot.db.migrate import upgrade
+from bot.http_server import HttpServer, Probes
+from bot.metrics import Metrics
 from bot.notify.dispatcher import Dispatcher
 from bot.permissions import Privilege, make_staff_group, privilege_of, role_matches
 from bot.services import Services
 from bot.services.reminders import plan_all
+from bot.startup_errors import (
+    MISSING_MEMBERS_INTENT,
+    WRONG_TOKEN,
+    DiscordUnreachable,
+    StartupError,
+    network_reason,
+)
 from bot.tree import CourseTree
 
 log = logging.getLogger(__name__)
+HANDLER_GRACE_SECONDS = 5.0  # how long shutdown waits for commands in progress
+# What "Discord cannot be reached" looks like while logging in (setup_hook's own errors excluded).
+_REST_UNREACHABLE = (aiohttp.ClientError, discord.DiscordServerError, TimeoutError)
+_GATEWAY_UNREACHABLE = (OSError, aiohttp.ClientError, discord.GatewayNotFound, TimeoutError)
 
 
 def cog_extensions() -> list[str]:
@@ -43,6 +60,58 @@ def use_endpoints(discord_config: DiscordSection) -> None:
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(discord_config.gateway_url)
 
 
+def endpoint_host(url: str | yarl.URL) -> str:
+    """`host` or `host:port` of an endpoint URL, for messages."""
+    parsed = yarl.URL(url)
+    host = parsed.host or str(url)
+    return f"{host}:{parsed.explicit_port}" if parsed.explicit_port else host
+
+
+class OneLineReconnects(logging.Filter):
+    """discord.py logs every reconnect while running with a full traceback (and a blocked heartbeat
+    with the loop's stack); an operator needs one line with the reason."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if error is not None and record.getMessage().startswith("Attempting a reconnect"):
+            record.msg = (
+                f"Connection to Discord lost ({network_reason(error)}); {record.getMessage().lower()}"
+            )
+            record.args, record.exc_info, record.exc_text = None, None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        elif "\nLoop thread traceback" in record.getMessage():
+            record.msg, record.args = record.getMessage().split("\nLoop thread traceback", 1)[0], None
+        return True
+
+
+_ONE_LINE_RECONNECTS = OneLineReconnects()
+
+
+class _JobsCancelledAtShutdown(logging.Filter):
+    """APScheduler logs a job still running at shutdown (e.g. one waiting for READY when the start
+    failed) as "raised an exception" with a CancelledError traceback; that is no failure."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, asyncio.CancelledError)
+
+
+_JOBS_CANCELLED_AT_SHUTDOWN = _JobsCancelledAtShutdown()
+
+
+class _ReconnectOnceConnected:
+    """discord.py's `reconnect` flag, true once a gateway connection was made: from then on its loop
+    reconnects with backoff, forever. Before that, its loop would read the sequence of a websocket that
+    does not exist ("'NoneType' object has no attribute 'sequence'"), so a first failure ends connect()
+    and the caller retries a bounded number of times."""
+
+    def __init__(self, bot: discord.Client) -> None:
+        self.bot = bot
+
+    def __bool__(self) -> bool:
+        return self.bot.ws is not None
+
+
 def find_by_reference(items: list[discord.Role] | list[discord.TextChannel], reference: str) -> object | None:
     """The role or channel a config value (name or numeric id) refers to."""
     return next((item for item in items if role_matches(item, reference)), None)  # type: ignore[arg-type]
@@ -56,13 +125,24 @@ class CourseBot(commands.Bot):
     ) -> None:
         intents = discord.Intents.default()
         intents.members = True  # privileged: needed to see who has the student role
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False  # no voice: no warning
+        for name, quiet in (
+            ("discord.client", _ONE_LINE_RECONNECTS),
+            ("discord.gateway", _ONE_LINE_RECONNECTS),
+            ("apscheduler.executors.default", _JOBS_CANCELLED_AT_SHUTDOWN),
+        ):
+            if quiet not in logging.getLogger(name).filters:
+                logging.getLogger(name).addFilter(quiet)
+        metrics = Metrics()
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
             tree_cls=CourseTree,
             help_command=None,
             allowed_mentions=discord.AllowedMentions.none(),
+            http_trace=metrics.trace_config(),  # counts Discord's 429s (see Metrics.trace_config)
         )
+        self.metrics = metrics
         self.config = config
         self.clock = clock or Clock()
         self.calendar = CourseCalendar(config)
@@ -73,7 +153,11 @@ class CourseBot(commands.Bot):
         self.database: Database | None = None
         self._services: Services | None = None
         self.dispatcher: Dispatcher
+        self._running_handlers: set[asyncio.Task[Any]] = set()  # interaction handlers running now
         self.reported: set[str] = set()  # staff notices already posted in this process (said once)
+        self.setup_started = False  # login's errors after this are setup_hook's, not the network's
+        # /healthz and /metrics; cogs may add routes to its `app` while they load
+        self.http_server = HttpServer(self.health_probes(), metrics) if config.http.port else None
 
     @property
     def services(self) -> Services:
@@ -85,7 +169,37 @@ class CourseBot(commands.Bot):
         use_endpoints(self.config.discord)
         await super().login(token)
 
+    async def start(self, token: str, *, reconnect: bool = True) -> None:
+        """Log in, set up and connect; once connected, discord.py reconnects by itself, with backoff.
+        Raises StartupError (a wrong token, the Server Members intent off) or DiscordUnreachable (REST or
+        gateway not reachable at start-up; the caller may retry with a new bot)."""
+        try:
+            await self.login(token)
+        except discord.LoginFailure:
+            raise StartupError(WRONG_TOKEN) from None
+        except _REST_UNREACHABLE as error:
+            if self.setup_started:  # setup_hook's own failure, not Discord's
+                raise
+            reason = (
+                f"HTTP {error.status}" if isinstance(error, discord.HTTPException) else network_reason(error)
+            )
+            raise DiscordUnreachable(endpoint_host(discord.http.Route.BASE), reason) from error
+        try:
+            await self.connect(reconnect=cast(bool, _ReconnectOnceConnected(self)) if reconnect else False)
+        except discord.PrivilegedIntentsRequired:
+            raise StartupError(MISSING_MEMBERS_INTENT) from None
+        except discord.ConnectionClosed as error:
+            if error.code in (4004, 4014):
+                raise StartupError(WRONG_TOKEN if error.code == 4004 else MISSING_MEMBERS_INTENT) from None
+            raise
+        except _GATEWAY_UNREACHABLE as error:
+            if self.ws is not None:
+                raise
+            gateway = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+            raise DiscordUnreachable(endpoint_host(gateway), network_reason(error)) from error
+
     async def setup_hook(self) -> None:
+        self.setup_started = True
         url = self.config.database.url
         if self.migrate:
             await upgrade(url)
@@ -99,6 +213,8 @@ class CourseBot(commands.Bot):
             await self.load_extension(extension)
         if self.staff_group.commands:
             self.tree.add_command(self.staff_group)
+        if self.http_server is not None:  # raises StartupError when the port is taken
+            await self.http_server.start(self.config.http.bind, self.config.http.port)
         if self.config.discord.sync_commands:
             await self.sync_commands()
 
@@ -112,17 +228,57 @@ class CourseBot(commands.Bot):
         log.info("Synced %d commands %s", len(synced), f"to server {guild_id}" if guild else "globally")
         return synced
 
+    async def on_ready(self) -> None:
+        """One line per (re)connection with a new session (discord.py's own gateway lines are off)."""
+        log.info("Connected to Discord as %s (%d server(s))", self.user, len(self.guilds))
+
+    async def on_resumed(self) -> None:
+        log.info("Reconnected to Discord (session resumed)")
+
     async def close(self) -> None:
-        """Undo setup_hook in reverse: the dispatcher first (a send in progress needs the HTTP session),
-        then cogs and gateway, then the scheduler, then the database."""
+        """Undo setup_hook in reverse: the health server (it reads the database), the dispatcher
+        (a send in progress needs the HTTP session), then cogs and gateway, the scheduler, the database."""
+        if self.http_server is not None:
+            await self.http_server.stop()
         if hasattr(self, "dispatcher"):
             await self.dispatcher.stop()
+        await self._let_handlers_finish()
         await super().close()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         if self.database is not None:
             await self.database.dispose()
             self.database = None
+
+    def track_handler(self) -> None:
+        """Remember the running interaction handler, so that shutdown lets it finish (bounded)
+        instead of cutting its HTTP session mid-reply."""
+        task = asyncio.current_task()
+        if task is not None and task not in self._running_handlers:
+            self._running_handlers.add(task)
+            task.add_done_callback(self._running_handlers.discard)
+
+    async def _let_handlers_finish(self) -> None:
+        running = {task for task in self._running_handlers if task is not asyncio.current_task()}
+        if running:
+            log.info("Waiting for %d command(s) in progress before shutting down", len(running))
+            await asyncio.wait(running, timeout=HANDLER_GRACE_SECONDS)
+
+    # ---- health -----------------------------------------------------------------------------
+    def gateway_connected(self) -> bool:
+        """True while the gateway websocket is open after the first READY (False while reconnecting)."""
+        ws = self.ws
+        return self.is_ready() and not self.is_closed() and ws is not None and ws.open
+
+    def health_probes(self) -> Probes:
+        """What /healthz reads from this bot."""
+        return Probes(
+            gateway_connected=self.gateway_connected,
+            database=lambda: self.database,
+            dispatcher_last_run=lambda: self.dispatcher.last_run if hasattr(self, "dispatcher") else None,
+            now=self.clock.now,
+            gateway_latency=lambda: self.latency if math.isfinite(self.latency) else None,
+        )
 
     # ---- the course server ------------------------------------------------------------------
     @property
@@ -172,7 +328,9 @@ class CourseBot(commands.Bot):
                 await user.send(content[:2000], view=view, allowed_mentions=discord.AllowedMentions.none())
             else:
                 await user.send(content[:2000], allowed_mentions=discord.AllowedMentions.none())
-        except (discord.Forbidden, discord.NotFound):
+        except (discord.Forbidden, discord.NotFound) as error:
             log.info("DM to %s refused", user_id)
+            if isinstance(error, discord.Forbidden):
+                self.metrics.dm_refused()
             return False
         return True

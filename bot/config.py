@@ -30,7 +30,9 @@ WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 
 SUPPORTED_DATABASES = ("sqlite+aiosqlite", "postgresql+asyncpg")
-_DURATION = re.compile(r"^(\d+)\s*([dhm])$")
+_DURATION = re.compile(r"^(\d+)\s*([dhm])$", re.ASCII)
+OFFSET_MAX = timedelta(days=366)  # a reminder a year ahead is the most a course needs
+_UNITS = {"d": timedelta(days=1), "h": timedelta(hours=1), "m": timedelta(minutes=1)}
 _RELATIVE_INSTANT = re.compile(r"^W(\d+)\s+(Mon|Tue|Wed|Thu|Fri|Sat|Sun)\s+(\d{1,2}:\d{2})$")
 
 
@@ -55,22 +57,24 @@ def parse_hhmm(value: Any) -> time:
 
 
 def parse_offsets(value: Any) -> tuple[timedelta, ...]:
-    """Parse "7d,1d,1h,30m" into durations, largest first. Raises ValueError."""
+    """Parse "7d,1d,1h,30m" into durations, largest first; each at most `OFFSET_MAX` (366 days).
+    Raises ValueError with a readable reason."""
     if isinstance(value, tuple):
         return value
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a list of offsets like '7d,1d,1h'")
     offsets = []
     for part in filter(None, (p.strip() for p in value.split(","))):
+        shown = repr(part if len(part) <= 24 else part[:20] + "…")
         match = _DURATION.match(part)
         if not match:
-            raise ValueError(f"{part!r} is not an offset like 7d, 1h or 30m")
-        amount, unit = int(match.group(1)), match.group(2)
-        if amount == 0:
-            raise ValueError(f"{part!r} is zero")
-        offsets.append(
-            {"d": timedelta(days=amount), "h": timedelta(hours=amount), "m": timedelta(minutes=amount)}[unit]
-        )
+            raise ValueError(f"{shown} is not an offset like 7d, 1h or 30m")
+        digits, unit = match.group(1).lstrip("0"), _UNITS[match.group(2)]
+        if not digits:
+            raise ValueError(f"{shown} is zero")
+        if len(digits) > 9 or int(digits) * unit > OFFSET_MAX:  # 9 digits: timedelta cannot overflow
+            raise ValueError(f"{shown} is more than {OFFSET_MAX.days} days, the longest an offset can be")
+        offsets.append(int(digits) * unit)
     return tuple(sorted(set(offsets), reverse=True))
 
 
@@ -205,6 +209,7 @@ class AttendanceSection(_Section):
     rotate_seconds: int = Field(default=15, ge=5)
     max_wrong_attempts: PositiveInt = 3
     late_after_minutes: int = Field(default=10, ge=0)
+    open_grace_minutes: int = Field(default=30, ge=0, le=720)
     warn_at: tuple[PositiveInt, ...] = (1, 2)
     fail_at: PositiveInt = 3
 
@@ -254,6 +259,13 @@ def _reference_text(value: Any) -> Any:
 
 
 Reference = Annotated[str, BeforeValidator(_reference_text)]
+
+
+def reference_matches(item_id: int, item_name: str, reference: str) -> bool:
+    """Whether a role or channel is the one a config reference names: a numeric id, or else a name
+    (case-insensitive)."""
+    wanted = reference.strip()
+    return str(item_id) == wanted if wanted.isdigit() else item_name.casefold() == wanted.casefold()
 
 
 class RolesSection(_Section):

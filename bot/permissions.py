@@ -13,7 +13,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot.config import RolesSection
+from bot.config import RolesSection, reference_matches
 
 STAFF_GROUP = "ta"
 # Clients hide /ta from members without this permission; the real check is `check_staff_command`.
@@ -36,8 +36,7 @@ class NotStaff(app_commands.CheckFailure):
 
 def role_matches(role: discord.Role, wanted: str) -> bool:
     """A configured role/channel reference is a numeric id or a name (case-insensitive)."""
-    wanted = wanted.strip()
-    return str(role.id) == wanted if wanted.isdigit() else role.name.casefold() == wanted.casefold()
+    return reference_matches(role.id, role.name, wanted)
 
 
 def privilege_of(user: discord.abc.User | Any, roles: RolesSection) -> Privilege:

@@ -1,14 +1,17 @@
-"""The command tree: the server-side staff check and the ONE app-command error handler."""
+"""The command tree: the server-side staff check, the ONE app-command error handler, and the
+commands-handled metrics (each app command counted by qualified name and outcome, and timed)."""
 
 from __future__ import annotations
 
 import logging
 import math
+import time
 from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 
+from bot.db.engine import WriteWait, is_busy, limit_write_wait
 from bot.errors import UserFacingError
 from bot.permissions import is_staff_command, require_staff
 
@@ -19,6 +22,18 @@ log = logging.getLogger(__name__)
 
 SOMETHING_WENT_WRONG = "Something went wrong; the staff have been told."
 UNKNOWN_INTERACTION = 10062  # Discord's answer to a callback after the interaction's 3 s ran out
+STARTED = "coursebot.started"  # Interaction.extras key: when the tree received the command
+DATABASE_BUSY = "The database is busy; try again in a moment."
+ANSWER_WRITE_WAIT = 1.5  # s an unanswered interaction's write may wait for the database (Discord allows 3)
+
+
+def bound_writes(interaction: discord.Interaction) -> None:
+    """Until it is answered (or deferred), the interaction's writes wait for the database at most
+    ANSWER_WRITE_WAIT, then fail with DatabaseBusy (shown as DATABASE_BUSY), so the person gets an
+    answer within Discord's 3 s instead of "the application did not respond"."""
+    limit_write_wait(
+        WriteWait(time.monotonic() + ANSWER_WRITE_WAIT, lambda: not interaction.response.is_done())
+    )
 
 
 async def reply(interaction: discord.Interaction, content: str | None = None, **kwargs: Any) -> None:
@@ -50,13 +65,25 @@ def friendly_message(error: BaseException) -> str | None:
         return f"`{error.value}` is not a valid {error.type.name.lower().replace('_', ' ')}."
     if isinstance(error, app_commands.CommandNotFound | app_commands.CommandSignatureMismatch):
         return "This command is out of date; try again in a minute."
+    if is_busy(error):  # the database was held (another program's lock) too long; nothing was written
+        return DATABASE_BUSY
     return None
 
 
 class CourseTree(app_commands.CommandTree["CourseBot"]):
-    """Refuses `/ta` to non-staff on the server side and renders every command error."""
+    """Refuses `/ta` to non-staff on the server side, renders every command error, and measures
+    every app command: started in `interaction_check` (the tree's first step), finished in
+    `on_error` or on discord.py's `app_command_completion` event."""
+
+    def __init__(self, client: CourseBot, *args: Any, **kwargs: Any) -> None:
+        super().__init__(client, *args, **kwargs)
+        client.add_listener(self._completed, "on_app_command_completion")
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        bound_writes(interaction)  # the command runs next, in this task
+        self.client.track_handler()
+        if interaction.type is discord.InteractionType.application_command:
+            interaction.extras.setdefault(STARTED, time.perf_counter())
         if is_staff_command(interaction):
             if interaction.type is discord.InteractionType.autocomplete:
                 try:
@@ -70,13 +97,27 @@ class CourseTree(app_commands.CommandTree["CourseBot"]):
     async def on_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError, /
     ) -> None:
-        await handle_interaction_error(self.client, interaction, error)
+        outcome = await handle_interaction_error(self.client, interaction, error)
+        self._measured(interaction, outcome)
+
+    async def _completed(self, interaction: discord.Interaction, _command: object) -> None:
+        self._measured(interaction, "ok")
+
+    def _measured(self, interaction: discord.Interaction, outcome: str) -> None:
+        """Count and time one command, once; labelled by its qualified name, never by its user."""
+        started = interaction.extras.pop(STARTED, None)
+        if started is None:  # not a command the tree received (a button's error), or counted already
+            return
+        command = interaction.command
+        name = command.qualified_name if command is not None else "unknown"
+        self.client.metrics.command_handled(name, outcome, time.perf_counter() - started)
 
 
 async def handle_interaction_error(
     bot: CourseBot, interaction: discord.Interaction, error: BaseException
-) -> None:
+) -> str:
     """Show the user a one-line reason; log bugs with a traceback and tell the staff in ta-log.
+    Returns the outcome: "refused" (an expected error), "error" (a bug) or "late" (past Discord's 3 s).
 
     Shared by the command tree and by views and modals, so buttons fail the same way as commands.
     """
@@ -88,8 +129,9 @@ async def handle_interaction_error(
         # is busiest.
         name = interaction.command.qualified_name if interaction.command else "component"
         log.warning("Answer to /%s by %s came after Discord's 3 s deadline", name, interaction.user.id)
-        return
+        return "late"
     message = friendly_message(error)
+    outcome = "refused" if message is not None else "error"
     if message is None:
         name = interaction.command.qualified_name if interaction.command else "component"
         log.error("Unhandled error in /%s by %s", name, interaction.user.id, exc_info=original)
@@ -101,3 +143,4 @@ async def handle_interaction_error(
         await reply(interaction, message)
     except discord.HTTPException:
         log.warning("Could not deliver an error reply to %s", interaction.user.id)
+    return outcome

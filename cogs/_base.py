@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 
 import discord
 from discord.ext import commands
 
 from bot.app import CourseBot
-from bot.tree import handle_interaction_error
+from bot.tree import bound_writes, handle_interaction_error
 
 
 class FeatureCog(commands.Cog):
@@ -37,10 +38,17 @@ class StaffCog(FeatureCog):
 
 
 async def guarded(interaction: discord.Interaction, action: Callable[[], Awaitable[None]]) -> None:
-    """Run a button or modal callback through the same error path as slash commands."""
+    """Run a button or modal callback through the same error path (and the same bound on waiting
+    for the database) as slash commands."""
+    bound_writes(interaction)
+    client = interaction.client
+    assert isinstance(client, CourseBot)
+    client.track_handler()
+    started, outcome = time.perf_counter(), "ok"
     try:
         await action()
     except Exception as error:
-        client = interaction.client
-        assert isinstance(client, CourseBot)
-        await handle_interaction_error(client, interaction, error)
+        outcome = await handle_interaction_error(client, interaction, error)
+    # Counted by kind, never by custom id (ids in it name students and messages).
+    kind = "modal" if interaction.type is discord.InteractionType.modal_submit else "button"
+    client.metrics.command_handled(f"({kind})", outcome, time.perf_counter() - started)

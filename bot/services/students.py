@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,8 +15,9 @@ from bot.db import audit
 from bot.db.engine import dialect_insert
 from bot.db.models import Student
 from bot.errors import Conflict, InvalidInput
-from bot.services import Services
-from bot.services.roster import check_registration
+from bot.services import Services, onboarding
+from bot.services.onboarding import RoleDecision
+from bot.services.text import require_visible
 
 NAME_MAX = 100
 _MENTION = re.compile(r"<[@#][!&]?\d+>|@everyone|@here|<@&\d+>", re.IGNORECASE)
@@ -30,6 +31,7 @@ class Registration:
     name: str
     previous_student_id: str | None
     previous_name: str | None
+    role: RoleDecision = onboarding.UNASKED  # what it means for the student role
 
     @property
     def is_correction(self) -> bool:
@@ -37,10 +39,12 @@ class Registration:
 
 
 def clean_name(name: str) -> str:
-    """Collapse whitespace and refuse mentions, markdown and control characters. Raises InvalidInput."""
+    """Collapse whitespace and refuse mentions, markdown, control characters and names with nothing
+    visible (`text.require_visible`). Raises InvalidInput."""
     cleaned = " ".join(name.split())
     if not 1 <= len(cleaned) <= NAME_MAX:
         raise InvalidInput(f"A name must be 1–{NAME_MAX} characters.")
+    require_visible(cleaned, "A name")
     if _MENTION.search(cleaned) or "@" in cleaned:
         raise InvalidInput("A name cannot contain mentions or @.")
     if _MARKDOWN.search(cleaned) or any(not ch.isprintable() for ch in cleaned):
@@ -54,7 +58,9 @@ def clean_student_id(services: Services, student_id: str) -> str:
     # re.ASCII: \d must not accept full-width or other non-ASCII digits (the same id in two spellings).
     if not re.fullmatch(services.config.registration.student_id_pattern, cleaned, re.ASCII):
         shown = cleaned[:32].replace("`", "")
-        raise InvalidInput(f"`{shown}` is not a valid student id for this course (e.g. 20251234).")
+        example = onboarding.example_student_id(services.config.registration.student_id_pattern)
+        hint = f" (e.g. {example})" if example else ""
+        raise InvalidInput(f"`{shown}` is not a valid student id for this course{hint}.")
     return cleaned
 
 
@@ -87,21 +93,42 @@ async def register(
     joined_at: datetime | None,
     student_id: str,
     name: str,
+    is_staff: bool = False,
+    has_role: bool = False,
+    on_server: bool = True,
 ) -> Registration:
-    """Link a Discord account to a student id and name; re-running corrects them.
+    """Link a Discord account to a student id and name; re-running corrects them. The result says
+    whether the student role should be given (`[onboarding] grant_student_role`; `has_role`: the
+    member has it already; `on_server`: the member is on the course server, where it can be given).
 
-    Raises InvalidInput (bad id or name) or Conflict (the id belongs to another account).
+    Raises InvalidInput (bad id or name), Conflict (the id belongs to another account), or, with
+    grant_student_role on, RosterMismatch (the roster refuses it; audited, for the staff to be told).
     """
     student_id = clean_student_id(services, student_id)
     name = clean_name(name)
     now = services.now()
+    enabled = services.config.onboarding.grant_student_role and on_server
     try:
         joined = min(joined_at, now) if joined_at else now
-        return await _register(services, discord_id, discord_name, joined, student_id, name, now)
+        result = await _register(
+            services,
+            discord_id,
+            discord_name,
+            joined,
+            student_id,
+            name,
+            now,
+            lambda check: onboarding.decide_role(
+                enabled=enabled, is_staff=is_staff, has_role=has_role, name=name, check=check
+            ),
+        )
     except IntegrityError:  # PostgreSQL: another account took the id in a racing transaction
         raise Conflict(
             f"Student id `{student_id}` is already registered to another account; ask the staff."
         ) from None
+    if isinstance(result, onboarding.RosterMismatch):
+        raise result
+    return result
 
 
 async def _register(
@@ -112,7 +139,8 @@ async def _register(
     student_id: str,
     name: str,
     now: datetime,
-) -> Registration:
+    decide: Callable[[onboarding.RosterCheck], RoleDecision],
+) -> Registration | onboarding.RosterMismatch:
     # Registrations run one at a time on PostgreSQL too: an account racing itself (a double submit)
     # would otherwise hit the primary key and be told its id belongs to "another account".
     async with services.db.write("students") as session:
@@ -121,7 +149,17 @@ async def _register(
             raise Conflict(
                 f"Student id `{student_id}` is already registered to another account; ask the staff."
             )
-        await check_registration(session, student_id=student_id, discord_id=discord_id)
+        check, refusal = await onboarding.check_roster(session, student_id=student_id, discord_id=discord_id)
+        decision = decide(check)
+        if decision.mismatch:
+            onboarding.audit_mismatch(
+                session, now=now, discord_id=discord_id, student_id=student_id, name=name, decision=decision
+            )
+        if refusal is not None:
+            if not decision.mismatch:
+                raise refusal
+            # refused as before, but the audit row of the mismatch is committed (the staff are told)
+            return onboarding.mismatch_refusal(student_id=student_id, name=name, decision=decision)
         student = await ensure_student(
             session, discord_id=discord_id, discord_name=discord_name, joined_at=joined_at
         )
@@ -138,7 +176,7 @@ async def _register(
             previous_student_id=previous[0],
             previous_name=previous[1],
         )
-    return Registration(discord_id, student_id, name, previous[0], previous[1])
+    return Registration(discord_id, student_id, name, previous[0], previous[1], decision)
 
 
 async def ensure_students(
@@ -203,17 +241,29 @@ async def sync_student_role(
 
 
 async def set_student_role(
-    services: Services, *, discord_id: int, name: str | None, joined_at: datetime | None, has_role: bool
-) -> None:
-    """One member gained or lost the student role (or joined or left the server)."""
+    services: Services,
+    *,
+    discord_id: int,
+    name: str | None,
+    joined_at: datetime | None,
+    has_role: bool,
+    joined: bool = False,
+) -> bool:
+    """One member gained or lost the student role (or joined or left the server). A member who
+    `joined` is welcomed by DM in the same transaction when `[onboarding] welcome_dm` is on (once
+    per member ever). Returns whether a welcome DM was planned."""
     now = services.now()
     async with services.db.write("students") as session:
-        if has_role:
+        welcomed = joined and services.config.onboarding.welcome_dm
+        if welcomed:
+            welcomed = await onboarding.plan_welcome(services, session, discord_id=discord_id, now=now)
+        if has_role or welcomed:  # the join is recorded with its time (absences count from it)
             student = await ensure_student(
                 session, discord_id=discord_id, discord_name=name, joined_at=min(joined_at or now, now)
             )
-            student.has_student_role = True
+            student.has_student_role = has_role
         else:
             student_row = await session.get(Student, discord_id, with_for_update=True)
             if student_row is not None:
                 student_row.has_student_role = False
+    return welcomed

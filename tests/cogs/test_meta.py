@@ -134,3 +134,26 @@ async def test_a_bug_is_reported_to_the_user_and_to_the_staff(
     assert len(course.unexpected_errors()) == 1  # the fixture would fail the test without the next line
     course.take_error(RuntimeError, contains="database on fire")
     assert course.unexpected_errors() == []
+
+
+async def test_shutdown_waits_for_a_command_in_progress(course: Course) -> None:
+    """SIGTERM while a command is half-way (its reply sent, a post still to go) must not cut its HTTP
+    session: close() lets running handlers finish first (bounded)."""
+    import asyncio
+
+    release, seen_closed = asyncio.Event(), []
+
+    async def handler() -> None:
+        course.bot.track_handler()
+        await release.wait()
+        seen_closed.append(course.bot.is_closed())
+
+    running = asyncio.create_task(handler())
+    await asyncio.sleep(0)
+    closing = asyncio.create_task(course.bot.close())
+    await asyncio.sleep(0.05)
+    assert not closing.done(), "close() went on while a command was still running"
+    release.set()
+    await asyncio.wait_for(closing, 10)
+    await running
+    assert seen_closed == [False]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 
 from bot.__main__ import main
-from bot.config import Config, ConfigError, load_config
+from bot.config import Config, ConfigError, load_config, parse_offsets
 from tests.conftest import ROOT
 
 CONFIG_TOML = ROOT / "config.toml"
@@ -156,3 +157,70 @@ def test_a_token_in_the_file_is_refused_without_showing_it(
     assert code == 1
     assert lines[0].startswith("token:") and "DISCORD_TOKEN" in lines[0]
     assert SECRET not in "\n".join(lines)
+
+
+# ---- reminder offsets ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "offsets"),
+    [
+        ("7d,1d,1h,30m", (timedelta(days=7), timedelta(days=1), timedelta(hours=1), timedelta(minutes=30))),
+        ("1h, 1h ,60m", (timedelta(hours=1),)),
+        ("366d", (timedelta(days=366),)),
+        ("8784h,527040m", (timedelta(days=366),)),
+        ("007d", (timedelta(days=7),)),
+        ("", ()),
+    ],
+)
+def test_offsets_up_to_366_days_parse(text: str, offsets: tuple[timedelta, ...]) -> None:
+    assert parse_offsets(text) == offsets
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("367d", "'367d' is more than 366 days, the longest an offset can be"),
+        ("8785h", "'8785h' is more than 366 days, the longest an offset can be"),
+        ("1d,527041m", "'527041m' is more than 366 days, the longest an offset can be"),
+        ("999999d", "'999999d' is more than 366 days, the longest an offset can be"),
+        (
+            "99999999999999999999d",
+            "'99999999999999999999d' is more than 366 days, the longest an offset can be",
+        ),
+        ("9" * 5000 + "m", "'99999999999999999999…' is more than 366 days, the longest an offset can be"),
+        ("000d", "'000d' is zero"),
+        ("٣d", "'٣d' is not an offset like 7d, 1h or 30m"),
+        ("1w", "'1w' is not an offset like 7d, 1h or 30m"),
+    ],
+)
+def test_absurd_offsets_are_refused_with_a_reason(text: str, reason: str) -> None:
+    with pytest.raises(ValueError) as refused:
+        parse_offsets(text)
+    assert str(refused.value) == reason
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line"),
+    [
+        (
+            'remind = "1d,1h"',
+            'remind = "999999d,1h"',
+            "deadlines[signup].remind: '999999d' is more than 366 days, the longest an offset can be",
+        ),
+        (
+            'talk_remind = "2d"',
+            'talk_remind = "99999999999999999999d"',
+            "reminders.talk_remind: '99999999999999999999d' is more than 366 days, the longest an offset can be",
+        ),
+        (
+            'remind = "1h"',
+            'remind = "527041m"',
+            "office_hours.remind: '527041m' is more than 366 days, the longest an offset can be",
+        ),
+    ],
+)
+def test_check_explains_an_offset_over_366_days_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], old: str, new: str, line: str
+) -> None:
+    code, lines = check(broken_copy(tmp_path, (old, new)), capsys)
+    assert code == 1
+    assert lines[:-1] == [line]

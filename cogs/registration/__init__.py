@@ -1,4 +1,5 @@
-"""`/register`, and `/ta student` for the staff to look a registration up."""
+"""`/register` (and, with `[onboarding]` on, the student role and the welcome DM), and `/ta student`
+for the staff to look a registration up. The rules live in bot/services/students.py and onboarding.py."""
 
 from __future__ import annotations
 
@@ -10,21 +11,29 @@ from discord.ext import commands
 
 from bot.app import CourseBot
 from bot.db.audit import recent
-from bot.permissions import Privilege, privilege_of
-from bot.services import students
+from bot.permissions import Privilege, privilege_of, role_matches
+from bot.services import onboarding, students
+from bot.tree import reply
 from cogs._base import FeatureCog, StaffCog
 from cogs._render import embed, when
+from cogs.registration._roles import StudentRole
 
 
 class RegistrationCog(FeatureCog):
     """Also keeps the bot's record of who has the student role current (for exports)."""
+
+    def __init__(self, bot: CourseBot) -> None:
+        super().__init__(bot)
+        self.student_role = StudentRole(bot)
 
     def _is_student(self, member: discord.Member) -> bool:
         return privilege_of(member, self.bot.config.discord.roles) == Privilege.STUDENT and not member.bot
 
     @commands.Cog.listener()
     async def on_member_join(self, member: discord.Member) -> None:
-        await self._remember(member)
+        newcomer = not member.bot and privilege_of(member, self.bot.config.discord.roles) < Privilege.TA
+        if await self._remember(member, joined=newcomer):
+            self.bot.dispatcher.wake()  # the welcome DM is in the outbox
 
     @commands.Cog.listener()
     async def on_member_update(self, before: discord.Member, after: discord.Member) -> None:
@@ -37,15 +46,16 @@ class RegistrationCog(FeatureCog):
             self.bot.services, discord_id=member.id, name=member.name, joined_at=None, has_role=False
         )
 
-    async def _remember(self, member: discord.Member) -> None:
+    async def _remember(self, member: discord.Member, *, joined: bool = False) -> bool:
         if member.guild != self.bot.course_guild:
-            return
-        await students.set_student_role(
+            return False
+        return await students.set_student_role(
             self.bot.services,
             discord_id=member.id,
             name=member.name,
             joined_at=member.joined_at,
             has_role=self._is_student(member),
+            joined=joined,
         )
 
     @app_commands.command(
@@ -55,15 +65,34 @@ class RegistrationCog(FeatureCog):
         student_id="Your student id, e.g. 20251234", name="Your name as on the class roster"
     )
     async def register(self, interaction: discord.Interaction, student_id: str, name: str) -> None:
-        member = interaction.user
-        result = await students.register(
-            self.bot.services,
-            discord_id=member.id,
-            discord_name=member.name,
-            joined_at=getattr(member, "joined_at", None),
-            student_id=student_id,
-            name=name,
-        )
+        user = interaction.user
+        guild = self.bot.course_guild
+        member = guild.get_member(user.id) if guild is not None else None
+        roles = self.bot.config.discord.roles
+        if member is not None and self.bot.config.onboarding.grant_student_role:
+            await interaction.response.defer(ephemeral=True, thinking=True)  # Discord calls follow
+        try:
+            result = await students.register(
+                self.bot.services,
+                discord_id=user.id,
+                discord_name=user.name,
+                joined_at=getattr(user, "joined_at", None),
+                student_id=student_id,
+                name=name,
+                is_staff=member is not None and privilege_of(member, roles) >= Privilege.TA,
+                has_role=member is not None and any(role_matches(r, roles.student) for r in member.roles),
+                on_server=member is not None,
+            )
+        except onboarding.RosterMismatch as mismatch:  # refused; the tree shows the message
+            await self.bot.post_staff_log(
+                onboarding.mismatch_line(
+                    discord_id=user.id,
+                    student_id=mismatch.student_id,
+                    name=mismatch.name,
+                    decision=mismatch.decision,
+                )
+            )
+            raise
         if result.is_correction:
             text = (
                 f"Registration updated: `{result.student_id}` · {result.name} "
@@ -71,7 +100,19 @@ class RegistrationCog(FeatureCog):
             )
         else:
             text = f"Registered: `{result.student_id}` · {result.name}. Re-run `/register` to correct it."
-        await interaction.response.send_message(text, ephemeral=True)
+        if result.role.mismatch:
+            await self.bot.post_staff_log(
+                onboarding.mismatch_line(
+                    discord_id=user.id, student_id=result.student_id, name=result.name, decision=result.role
+                )
+            )
+            text += (
+                "\nYour name does not match the class roster for this id, so you did not get the "
+                "student role yet. The staff were told; ask them."
+            )
+        elif result.role.grant and member is not None:
+            text += "\n" + await self.student_role.grant(member, result.student_id)
+        await reply(interaction, text)
 
 
 class StudentLookupCog(StaffCog):
