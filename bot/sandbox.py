@@ -289,8 +289,15 @@ class Sandbox:
             now = self.clock.now().astimezone(self.calendar.tz)
             self.write(f"now: {now:%a %Y-%m-%d %H:%M %Z}, week {self.calendar.current_week(now) or '-'}")
         elif verb == "advance" and len(words) == 2:
-            (delta,) = parse_offsets(words[1]) or (timedelta(0),)
-            self.clock.advance(delta)
+            try:
+                offsets = parse_offsets(words[1])
+            except ValueError as error:
+                self.write(f"!! {error}")
+                return True
+            if len(offsets) != 1:
+                self.write("!! advance by one step, e.g. !advance 1d, !advance 2h or !advance 30m")
+                return True
+            self.clock.advance(offsets[0])
             self.sandbox_command(["time"])
         elif verb == "commands":
             self.write(" ".join(f"/{c}" for c in self.people["ta"].available_commands(self.general)))

@@ -76,6 +76,33 @@ def test_sandbox_with_now_starts_there(tmp_path: Path) -> None:
     assert "week 9" in done.stdout
 
 
+def test_sandbox_advance_refuses_bad_steps_in_one_line(tmp_path: Path) -> None:
+    script = tmp_path / "script.txt"
+    script.write_text("!advance 999999d\n!advance xyz\n!advance 1d,1h\n!advance 1d\n", encoding="utf-8")
+    done = coursebot(
+        "sandbox",
+        "--config",
+        str(CONFIG_TOML),
+        "--now",
+        "2025-04-30 10:55",
+        "--script",
+        str(script),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout.splitlines()[-8:] == [
+        "> !advance 999999d",
+        "!! '999999d' is more than 366 days, the longest an offset can be",
+        "> !advance xyz",
+        "!! 'xyz' is not an offset like 7d, 1h or 30m",
+        "> !advance 1d,1h",
+        "!! advance by one step, e.g. !advance 1d, !advance 2h or !advance 30m",
+        "> !advance 1d",
+        "now: Thu 2025-05-01 10:55 KST, week 9",
+    ]
+
+
 def test_run_without_a_token_exits_2_with_one_line(tmp_path: Path) -> None:
     done = coursebot("run", "--config", str(CONFIG_TOML), cwd=tmp_path)
     assert done.returncode == 2

@@ -5,14 +5,21 @@ process with an asyncio lock and opens the transaction with `BEGIN IMMEDIATE`, s
 wait their turn instead of reading stale rows or failing with "database is locked" (a second
 process, such as `coursebot import`, waits on `busy_timeout`). On PostgreSQL services lock the
 parent row with `with_for_update()`; that is a no-op on SQLite, so the same code is safe on both.
+
+A write made for someone waiting (a command Discord wants answered within 3 s) may be bounded with
+`limit_write_wait`: if the database is not free in time (another process holding SQLite's lock), it
+raises `DatabaseBusy` instead of waiting out `busy_timeout`, and the person is asked to try again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 import zlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +27,58 @@ from sqlalchemy import event, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+class DatabaseBusy(Exception):
+    """A bounded write could not start in time: another writer held the database."""
+
+
+@dataclass(frozen=True)
+class WriteWait:
+    """How long a write may wait for the database: until `deadline` (a `time.monotonic()` value) while
+    `applies()` holds (e.g. "the interaction is not answered yet"); otherwise without a bound."""
+
+    deadline: float
+    applies: Callable[[], bool] = lambda: True
+
+    def seconds_left(self) -> float | None:
+        """Seconds left to wait (0 when the deadline has passed), or None when there is no bound."""
+        return max(0.0, self.deadline - time.monotonic()) if self.applies() else None
+
+
+_write_wait: ContextVar[tuple[asyncio.Task[Any] | None, WriteWait] | None] = ContextVar(
+    "coursebot_write_wait", default=None
+)
+
+
+def limit_write_wait(wait: WriteWait | None) -> None:
+    """Bound how long the writes of the current task wait for the database (None: no bound). Tasks it
+    starts do not inherit the bound (a scheduler job woken by a command is not in a hurry)."""
+    _write_wait.set(None if wait is None else (_current_task(), wait))
+
+
+def write_wait() -> WriteWait | None:
+    """The bound set with `limit_write_wait` in the current task, if any."""
+    entry = _write_wait.get()
+    return entry[1] if entry is not None and entry[0] is _current_task() else None
+
+
+def _current_task() -> asyncio.Task[Any] | None:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:  # no running loop
+        return None
+
+
+def is_busy(error: BaseException) -> bool:
+    """True for `DatabaseBusy` and for SQLite's own "database is locked" (its busy_timeout ran out)."""
+    if isinstance(error, DatabaseBusy):
+        return True
+    return isinstance(error, OperationalError) and "database is locked" in str(error)
 
 
 def _ensure_sqlite_directory(url: str) -> None:
@@ -55,7 +111,13 @@ def create_engine(url: str, *, foreign_keys: bool = True) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        immediate = connection.get_execution_options().get("sqlite_immediate", False)
+        options = connection.get_execution_options()
+        immediate = options.get("sqlite_immediate", False)
+        if immediate:  # a bounded write waits for the lock at most its time left (see Database.write)
+            busy_ms = int(options.get("sqlite_busy_ms", SQLITE_BUSY_TIMEOUT_MS))
+            if connection.info.get("busy_ms", SQLITE_BUSY_TIMEOUT_MS) != busy_ms:
+                connection.exec_driver_sql(f"PRAGMA busy_timeout={busy_ms}")
+                connection.info["busy_ms"] = busy_ms
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
@@ -86,6 +148,9 @@ class Database:
         `lock` names a feature whose writes must run one at a time. SQLite serialises every write
         anyway; on PostgreSQL it takes a transaction-level advisory lock of that name, so multi-row
         rules (capacity, one paper per student, waitlist order) hold without row-lock deadlocks.
+
+        On SQLite, raises DatabaseBusy when the write cannot start: within the bound the current task
+        set with `limit_write_wait`, or within busy_timeout.
         """
         if self._write_lock is None:
             async with self._write_sessions() as session, session.begin():
@@ -95,8 +160,38 @@ class Database:
                     )
                 yield session
             return
-        async with self._write_lock, self._write_sessions() as session, session.begin():
-            yield session
+        wait = write_wait()
+        await self._acquire(wait)
+        try:
+            async with self._write_sessions() as session, session.begin():
+                await self._begin_immediate(session, wait)
+                yield session
+        finally:
+            self._write_lock.release()
+
+    async def _acquire(self, wait: WriteWait | None) -> None:
+        """This process's turn to write (SQLite), within the bound if there is one."""
+        assert self._write_lock is not None
+        left = wait.seconds_left() if wait is not None else None
+        if left is None:
+            await self._write_lock.acquire()
+            return
+        try:
+            await asyncio.wait_for(self._write_lock.acquire(), max(left, 0.05))
+        except TimeoutError:
+            raise DatabaseBusy("the bot's other writes held the database") from None
+
+    @staticmethod
+    async def _begin_immediate(session: AsyncSession, wait: WriteWait | None) -> None:
+        """BEGIN IMMEDIATE, waiting for another process's lock at most the time left."""
+        left = wait.seconds_left() if wait is not None else None
+        options = None if left is None else {"sqlite_busy_ms": int(left * 1000)}
+        try:
+            await session.connection(execution_options=options)
+        except OperationalError as error:
+            if is_busy(error):
+                raise DatabaseBusy("another program held the database's write lock") from error
+            raise
 
     async def dispose(self) -> None:
         await self.engine.dispose()

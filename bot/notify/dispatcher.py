@@ -1,12 +1,15 @@
 """The dispatcher: one scheduler job that wakes at the next due time (and at least every 30 s),
 claims due outbox rows, sends them, and marks them.
 
-- Channel posts go to the announcements channel and mention the student role only.
+- Channel posts go to the announcements channel and mention the student role only; staff notes go
+  to ta-log and ping nobody.
 - `dm_all` rows expand into one DM row per student with the category on.
 - DMs are paced (`reminders.dm_per_second`); a 429 is waited out (discord.py retries, then we
   retry later), never dropped. A refused DM (DMs closed) falls back to a mention in the fallback
   channel and is recorded.
-- Each send carries the row's nonce, so a retry after a crash never shows twice.
+- Each send carries the row's nonce, so a retry after a crash never shows twice. A send that gets
+  no answer within SEND_TIMEOUT is given up and retried later, like a failed one (5xx, 429 after
+  discord.py's own retries), with backoff.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import timedelta
+from collections.abc import Awaitable
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import discord
@@ -34,10 +38,18 @@ JOB_ID = "outbox-dispatcher"
 POLL_SECONDS = 30
 LEASE = timedelta(minutes=2)
 STOP_WAIT_SECONDS = 5.0
+SEND_TIMEOUT = 10.0  # a send normally takes well under a second; one with no answer by then hangs
 
 
 class ChannelMissing(Exception):
-    """A configured channel does not exist (yet); the row is retried later, then fails loudly."""
+    """A configured channel (or the course server) is not there (yet); the row is retried later,
+    then fails loudly."""
+
+
+async def _bounded(send: Awaitable[object]) -> None:
+    """Await one send for at most SEND_TIMEOUT; raises TimeoutError when it hangs (the row is then
+    retried with the same nonce, so a copy that did get through is dropped by Discord)."""
+    await asyncio.wait_for(send, SEND_TIMEOUT)
 
 
 class Pacer:
@@ -66,6 +78,8 @@ class Dispatcher:
         self._stopping = False
         self._again = False  # a wake-up arrived during a run
         self.sent = 0
+        # When a run last went through everything due (the bot's clock, like the rows' sent_at).
+        self.last_run: datetime | None = None
 
     # ---- scheduling ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -132,6 +146,7 @@ class Dispatcher:
                 await self.bot.wait_until_ready()
                 self._draining = True
                 await self._drain()
+                self.last_run = self.bot.services.now()
             except asyncio.CancelledError:
                 if not self._stopping:
                     raise
@@ -151,7 +166,10 @@ class Dispatcher:
     async def _drain(self) -> None:
         services = self.bot.services
         while not self._stopping:
-            batch = await outbox.claim_due(services.db, now=services.now(), lease=LEASE)
+            expired: list[int] = []
+            batch = await outbox.claim_due(services.db, now=services.now(), lease=LEASE, expired=expired)
+            for _ in expired:
+                self.bot.metrics.outbox_row("skipped")
             if not batch:
                 return
             for row in batch:
@@ -166,20 +184,29 @@ class Dispatcher:
             if row.audience == "channel":
                 await self._post_channel(row)
                 await outbox.mark_sent(services.db, row.id, now=services.now())
+                self.bot.metrics.outbox_row("sent")
+            elif row.audience == "staff":
+                await self._post_staff(row)
+                await outbox.mark_sent(services.db, row.id, now=services.now())
+                self.bot.metrics.outbox_row("sent")
             elif row.audience == "dm_all":
                 recipients = await self._subscribers(row)
                 created = await outbox.expand(services.db, row, recipients, now=services.now())
                 log.info("Reminder %s fans out to %d students", row.source_key, created)
             else:
                 await self._deliver_dm(row)
-        except (discord.HTTPException, ChannelMissing) as error:
+        except (discord.HTTPException, ChannelMissing, TimeoutError) as error:
             retry = services.now() + timedelta(seconds=min(300, 5 * 2**row.attempts))
-            log.warning("Sending notification %s failed (%s); retrying", row.id, error)
-            await outbox.mark_retry(services.db, row.id, error=str(error), retry_at=retry, now=services.now())
+            reason = str(error) or f"no answer from Discord within {SEND_TIMEOUT:.0f} s"
+            log.warning("Sending notification %s failed (%s); retrying", row.id, reason)
+            if await outbox.mark_retry(services.db, row.id, error=reason, retry_at=retry, now=services.now()):
+                self.bot.metrics.outbox_row("failed")
 
     async def _subscribers(self, row: Claimed) -> list[int]:
         if row.category is None:
             return []
+        if self.bot.course_guild is None:  # e.g. between a re-IDENTIFY's READY and the server's data
+            raise ChannelMissing("the course server is not loaded (yet)")
         students = [m.id for m in self.bot.student_members()]
         if row.kind == "review_reminder":  # only those who have not reviewed that week's talks
             week = int(row.source_key.split(":")[1])
@@ -198,7 +225,17 @@ class Dispatcher:
         )
         content = f"{role.mention} {row.text}" if role else row.text
         mentions = discord.AllowedMentions(everyone=False, users=False, roles=[role] if role else False)
-        await channel.send(content[:2000], nonce=row.nonce, allowed_mentions=mentions)
+        await _bounded(channel.send(content[:2000], nonce=row.nonce, allowed_mentions=mentions))
+
+    async def _post_staff(self, row: Claimed) -> None:
+        """A staff note in ta-log: mentions show who is meant, but nobody is pinged."""
+        reference = self.bot.config.discord.channels.ta_log
+        channel = self.bot.course_channel(reference)
+        if channel is None:
+            raise ChannelMissing(f"ta-log channel {reference!r} not found")
+        await _bounded(
+            channel.send(row.text[:2000], nonce=row.nonce, allowed_mentions=discord.AllowedMentions.none())
+        )
 
     async def _deliver_dm(self, row: Claimed) -> None:
         services = self.bot.services
@@ -209,16 +246,14 @@ class Dispatcher:
                     await outbox.mark_skipped(
                         services.db, row.id, reason=f"the student turned {row.category} reminders off"
                     )
+                    self.bot.metrics.outbox_row("skipped")
                     return
         await self.pacer.wait()
         try:
-            user = self.bot.get_user(row.user_id) or await self.bot.fetch_user(row.user_id)
-            channel = user.dm_channel or await user.create_dm()
-            await channel.send(
-                row.text[:2000], nonce=row.nonce, allowed_mentions=discord.AllowedMentions.none()
-            )
+            await _bounded(self._send_dm(row.user_id, row.text, row.nonce))
         except discord.Forbidden as error:  # DMs closed (50007) or otherwise refused: the fallback channel
             log.info("DM of notification %s refused (%s); using the fallback channel", row.id, error.code)
+            self.bot.metrics.dm_refused()
             await self._fallback(row)
             await outbox.mark_sent(
                 services.db,
@@ -227,20 +262,30 @@ class Dispatcher:
                 fallback=True,
                 note="DMs closed: posted in the fallback channel",
             )
+            self.bot.metrics.outbox_row("sent")
             return
         except discord.NotFound:
             await outbox.mark_skipped(services.db, row.id, reason="the user no longer exists")
+            self.bot.metrics.outbox_row("skipped")
             return
         self.sent += 1
         await outbox.mark_sent(services.db, row.id, now=services.now())
+        self.bot.metrics.outbox_row("sent")
+
+    async def _send_dm(self, user_id: int, text: str, nonce: str) -> None:
+        user = self.bot.get_user(user_id) or await self.bot.fetch_user(user_id)
+        channel = user.dm_channel or await user.create_dm()
+        await channel.send(text[:2000], nonce=nonce, allowed_mentions=discord.AllowedMentions.none())
 
     async def _fallback(self, row: Claimed) -> None:
         channel = self.bot.course_channel(self.bot.config.discord.channels.fallback)
         if channel is None:
             raise ChannelMissing(f"fallback channel {self.bot.config.discord.channels.fallback!r} not found")
         mention = discord.Object(row.user_id or 0)
-        await channel.send(
-            f"<@{row.user_id}> (your DMs are closed) {row.text}"[:2000],
-            nonce=f"{row.nonce}f",
-            allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=[mention]),
+        await _bounded(
+            channel.send(
+                f"<@{row.user_id}> (your DMs are closed) {row.text}"[:2000],
+                nonce=f"{row.nonce}f",
+                allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=[mention]),
+            )
         )

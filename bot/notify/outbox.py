@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import Database, audit
@@ -35,12 +35,23 @@ class Planned:
 
     source_key: str
     kind: str
-    audience: str  # channel, dm (one user), dm_all (every student with `category` on)
+    audience: str  # channel, dm (one user), dm_all (every student with `category` on), staff (ta-log)
     text: str
     due_at: datetime
     event_at: datetime | None = None
     category: str | None = None
     user_id: int | None = None
+
+
+def direct_dm(source_key: str, user_id: int, text: str, now: datetime) -> Planned:
+    """A one-off DM to one member, due now, whatever their reminder settings (a service tells them
+    about a change it makes; plan it with `enqueue` in the transaction of that change)."""
+    return Planned(source_key, "direct_dm", "dm", text, now, user_id=user_id)
+
+
+def staff_note(source_key: str, text: str, now: datetime) -> Planned:
+    """A one-off line in the staff's log channel (ta-log), due now; mentions in it never ping."""
+    return Planned(source_key, "staff_note", "staff", text, now)
 
 
 @dataclass(frozen=True)
@@ -149,11 +160,14 @@ async def recover(db: Database) -> int:
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-async def claim_due(db: Database, *, now: datetime, lease: timedelta, limit: int = 50) -> list[Claimed]:
+async def claim_due(
+    db: Database, *, now: datetime, lease: timedelta, limit: int = 50, expired: list[int] | None = None
+) -> list[Claimed]:
     """Claim due rows for sending (a lease: a claim older than `lease` is claimable again).
 
     Rows whose event has already passed are marked skipped with the reason, logged and audited,
-    never silently dropped. On PostgreSQL, FOR UPDATE SKIP LOCKED lets dispatchers share the work.
+    never silently dropped; their ids are appended to `expired` when given. On PostgreSQL,
+    FOR UPDATE SKIP LOCKED lets dispatchers share the work.
     """
     async with db.write() as session:
         due = or_(
@@ -187,6 +201,8 @@ async def claim_due(db: Database, *, now: datetime, lease: timedelta, limit: int
                     source=row.source_key,
                     reason=row.error,
                 )
+                if expired is not None:
+                    expired.append(row.id)
                 continue
             row.status, row.claimed_at, row.attempts = "claimed", now, row.attempts + 1
             claimed.append(
@@ -214,6 +230,28 @@ async def next_due(db: Database) -> datetime | None:
         )
 
 
+@dataclass(frozen=True)
+class Backlog:
+    """Rows not yet sent (pending, or claimed by a send in progress), and how many of them are due."""
+
+    pending: int
+    due: int
+
+
+async def backlog(db: Database, *, now: datetime) -> Backlog:
+    """Count the rows not yet sent (for health checks): one query. Raises the database's errors."""
+    async with db.read() as session:
+        row = (
+            await session.execute(
+                select(
+                    func.count(),
+                    func.coalesce(func.sum(case((Notification.due_at <= now, 1), else_=0)), 0),
+                ).where(Notification.status.in_(("pending", "claimed")))
+            )
+        ).one()
+        return Backlog(pending=int(row[0]), due=int(row[1]))
+
+
 async def mark_sent(
     db: Database, notification_id: int, *, now: datetime, fallback: bool = False, note: str | None = None
 ) -> None:
@@ -232,12 +270,13 @@ async def mark_skipped(db: Database, notification_id: int, *, reason: str) -> No
 
 async def mark_retry(
     db: Database, notification_id: int, *, error: str, retry_at: datetime, now: datetime
-) -> None:
-    """Back to pending for a later try; after MAX_ATTEMPTS the row fails (logged and audited)."""
+) -> bool:
+    """Back to pending for a later try; after MAX_ATTEMPTS the row fails (logged and audited).
+    True when it failed for good."""
     async with db.write() as session:
         row = await session.get(Notification, notification_id, with_for_update=True)
         if row is None:
-            return
+            return False
         row.error = error[:500]
         if row.attempts >= MAX_ATTEMPTS:
             row.status = "failed"
@@ -251,8 +290,9 @@ async def mark_retry(
                 notification=row.id,
                 error=error[:200],
             )
-        else:
-            row.status, row.due_at, row.claimed_at = "pending", retry_at, None
+            return True
+        row.status, row.due_at, row.claimed_at = "pending", retry_at, None
+        return False
 
 
 async def expand(db: Database, parent: Claimed, recipients: Sequence[int], *, now: datetime) -> int:

@@ -29,6 +29,18 @@ def stamp(instant: datetime) -> str:
 
 
 # ---- deadlines -------------------------------------------------------------------------------
+def _stored_offsets(remind: str) -> list[timedelta]:
+    """The offsets of a stored deadline that still parse (one stored before offsets were bounded may
+    hold "400d", which is no longer planned). Raises nothing."""
+    offsets: list[timedelta] = []
+    for part in remind.split(","):
+        try:
+            offsets.extend(parse_offsets(part))
+        except ValueError:
+            continue
+    return sorted(set(offsets), reverse=True)
+
+
 def deadline_plans(deadlines: Iterable[DeadlineRow], tz: tzinfo | None = None) -> list[Planned]:
     """Offsets count in `tz`'s wall-clock time ("1d" before 23:59 is 23:59 the day before, across a
     DST change too), whether `due_at` was just set (course time) or read back (UTC)."""
@@ -37,7 +49,7 @@ def deadline_plans(deadlines: Iterable[DeadlineRow], tz: tzinfo | None = None) -
         if deadline.removed:
             continue
         due_at = deadline.due_at.astimezone(tz) if tz is not None else deadline.due_at
-        for offset in parse_offsets(deadline.remind):
+        for offset in _stored_offsets(deadline.remind):
             label = offset_label(offset)
             text = f"⏰ **{deadline.title}** is due {stamp(deadline.due_at)}."
             base = f"deadline:{deadline.key}:{label}"

@@ -7,6 +7,10 @@ check-in is open — `present` within `late_after_minutes` of the lecture's star
 shown and the one before it are accepted. A lecture is *held* once it has a session (check-in was
 opened, or staff marked someone for it). Absences = lectures held since the student joined, minus
 present, late and excused ones.
+
+What the close of a session sets off is planned in the outbox in the transaction of the close: the
+warning DMs, the staff's notes on who is one absence from (or at) the fail line — each said once per
+student and count — and the close report in ta-log. A crash right after a close loses none of them.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import asyncio
 import secrets
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
@@ -24,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import Database, audit
 from bot.db.audit import audit_values
+from bot.db.engine import WriteWait, is_busy, limit_write_wait, write_wait
 from bot.db.models import (
     AbsenceWarning,
     AttendanceRecord,
@@ -31,10 +36,11 @@ from bot.db.models import (
     AuditEntry,
     CheckinAttempt,
     ExcuseRequest,
+    Notification,
     Student,
 )
 from bot.errors import Conflict, InvalidInput, NotAllowed, NotFound
-from bot.notify.outbox import Planned, enqueue
+from bot.notify.outbox import Planned, direct_dm, enqueue, staff_note
 from bot.services import Services
 from bot.services.codes import derived_code, normalise
 from bot.services.students import ensure_student, ensure_students
@@ -46,6 +52,10 @@ ATTENDANCE_LOCK = "attendance"
 
 class NoLectureToday(NotAllowed):
     """Opening check-in on a day without a lecture needs the staff's confirmation."""
+
+
+class OutsideLectureTime(NoLectureToday):
+    """Opening check-in long before today's lecture or after it ended needs the staff's confirmation."""
 
 
 class Outcome(StrEnum):
@@ -129,8 +139,8 @@ class CloseReport:
     session: SessionInfo
     checked_in: int
     warnings: tuple[tuple[int, int], ...]  # (student, absences) newly reaching a warning count
-    one_from_fail: tuple[int, ...]
-    failed: tuple[int, ...]
+    one_from_fail: tuple[int, ...]  # newly one absence from the fail line (the staff are told once)
+    failed: tuple[int, ...]  # newly at or past the fail line, once per count of absences
 
 
 def _info(row: AttendanceSession) -> SessionInfo:
@@ -185,8 +195,9 @@ async def open_session(
 ) -> tuple[SessionInfo, str]:
     """Open check-in for today's lecture; returns the session and its current code.
 
-    Raises InvalidInput (minutes out of range), Conflict (already open) or NoLectureToday (no
-    lecture today and `extra_ok` is False: ask the staff to confirm an extra session).
+    Raises InvalidInput (minutes out of range), Conflict (already open), NoLectureToday (no lecture
+    today) or OutsideLectureTime (more than `open_grace_minutes` before today's lecture or after its
+    end); the last two only while `extra_ok` is False: the staff confirm, then it opens anyway.
     """
     settings = services.config.attendance
     minutes = settings.minutes_open if minutes is None else minutes
@@ -197,6 +208,20 @@ async def open_session(
     lecture = services.calendar.lecture_on(today)
     if lecture is None and not extra_ok:
         raise NoLectureToday(f"There is no lecture today ({today:%a %Y-%m-%d}).")
+    if lecture is not None and not extra_ok:
+        grace = timedelta(minutes=settings.open_grace_minutes)
+        start, end = int(lecture.starts_at.timestamp()), int(lecture.ends_at.timestamp())
+        span = f"the lecture of {today:%a %Y-%m-%d} (<t:{start}:t>–<t:{end}:t>)"
+        if now > lecture.ends_at + grace:
+            raise OutsideLectureTime(
+                f"It is after {span}: it ended <t:{end}:R>, so everyone who checks in now is marked late."
+            )
+        if now < lecture.starts_at - grace:
+            closes = int((now + timedelta(minutes=minutes)).timestamp())
+            raise OutsideLectureTime(
+                f"It is well before {span}: it starts <t:{start}:R>, and check-in opened now closes "
+                f"<t:{closes}:t>."
+            )
     async with services.db.write(ATTENDANCE_LOCK) as session:
         current = await _open_row(session, now)
         if current is not None and current.closes_at is not None:
@@ -262,9 +287,16 @@ async def set_live_message(services: Services, *, session_id: int, channel_id: i
 
 
 async def close_session(
-    services: Services, *, actor_id: int | None, session_id: int | None = None
-) -> SessionInfo:
-    """Close the open session (or `session_id`). Raises Conflict when nothing is open."""
+    services: Services,
+    *,
+    actor_id: int | None,
+    students: Sequence[tuple[int, datetime | None]] = (),
+    session_id: int | None = None,
+) -> CloseReport:
+    """Close the open session (or `session_id`) and, in the same transaction, plan what follows in
+    the outbox: the warnings of `students` (discord id, Discord join time: pass every student, or
+    they are not warned until a later close), the staff's fail-line notes and the close report in
+    ta-log. Raises Conflict when nothing is open."""
     now = services.now()
     async with services.db.write(ATTENDANCE_LOCK) as session:
         if session_id is not None:
@@ -277,7 +309,8 @@ async def close_session(
                 raise Conflict("No check-in is open.")
         row.closed_at = min(now, row.closes_at) if row.closes_at else now
         audit(session, at=now, actor_id=actor_id, action="attendance.close", date=str(row.lecture_date))
-        return _info(row)
+        await session.flush()
+        return await _plan_after_close(services, session, row, students)
 
 
 # ---- check-in ---------------------------------------------------------------------------------
@@ -292,6 +325,7 @@ class _CheckinRequest:
     typed: str
     now: datetime  # when the request came, like a check-in in a transaction of its own
     future: asyncio.Future[CheckinResult]
+    wait: WriteWait | None = field(default_factory=write_wait)  # the caller's bound on waiting to write
 
 
 class _CheckinQueue:
@@ -320,10 +354,11 @@ class _CheckinQueue:
             while self.pending:
                 batch, self.pending = self.pending[:CHECKIN_BATCH_MAX], self.pending[CHECKIN_BATCH_MAX:]
                 try:
+                    limit_write_wait(batch[0].wait)  # the oldest request's: it has the least time left
                     outcomes = await _check_in_batch(services, batch)
                 except Exception as error:
-                    if len(batch) == 1:
-                        outcomes = [error]
+                    if len(batch) == 1 or is_busy(error):  # busy: so is every request (nothing written)
+                        outcomes = [error] * len(batch)
                     else:  # one request's failure must not fail the others: each in its own transaction
                         outcomes = [await _check_in_alone(services, request) for request in batch]
                 for request, outcome in zip(batch, outcomes, strict=True):
@@ -363,6 +398,7 @@ async def check_in(
 
 
 async def _check_in_alone(services: Services, request: _CheckinRequest) -> CheckinResult | Exception:
+    limit_write_wait(request.wait)
     try:
         return (await _check_in_batch(services, [request]))[0]
     except Exception as error:
@@ -482,6 +518,15 @@ async def _check_in_batch(
                             target_id=request.discord_id,
                             date=str(row.lecture_date),
                         )
+                    )
+                    await enqueue(
+                        session,
+                        staff_note(
+                            f"attendance-lockout:{row.id}:{request.discord_id}:{secrets.token_hex(4)}",
+                            f"🔒 <@{request.discord_id}> is locked out of check-in for {row.lecture_date} "
+                            "after too many wrong codes",
+                            request.now,
+                        ),
                     )
                 continue
             existing = records.get(key)
@@ -679,46 +724,91 @@ async def held_lectures(services: Services) -> list[SessionInfo]:
 async def warnings_due(
     services: Services, *, session_id: int, students: Sequence[tuple[int, datetime | None]]
 ) -> CloseReport:
-    """After session `session_id` closed: who newly reached a warning count (recorded, so each
-    count warns once, and the warning DM queued in the outbox), who is one absence from the fail
-    line and who reached it. Raises NotFound."""
-    now = services.now()
-    settings = services.config.attendance
+    """Plan again what the close of session `session_id` sets off (see `close_session`); what was
+    planned before is not planned twice. Raises NotFound."""
     async with services.db.write(ATTENDANCE_LOCK) as session:
-        last = await session.get(AttendanceSession, session_id)
+        last = await session.get(AttendanceSession, session_id, with_for_update=True)
         if last is None:
             raise NotFound("That check-in session does not exist.")
-        by_student = await _records(services, session, students)
-        sent = {(w.discord_id, w.absences) for w in (await session.scalars(select(AbsenceWarning))).all()}
-        warnings = []
-        for discord_id, record in by_student.items():
-            due = [
-                count
-                for count in settings.warn_at
-                if record.absent >= count and (discord_id, count) not in sent
-            ]
-            if due:
-                await ensure_student(session, discord_id=discord_id, discord_name=None, joined_at=now)
-                for count in due:
-                    session.add(AbsenceWarning(discord_id=discord_id, absences=count, at=now))
-                warnings.append((discord_id, record.absent))
-                await enqueue(session, warning_notice(services, discord_id, record, now))
-        checked_in = len(
-            (
-                await session.scalars(
-                    select(AttendanceRecord.id).where(
-                        AttendanceRecord.session_id == last.id, AttendanceRecord.source == "checkin"
-                    )
+        return await _plan_after_close(services, session, last, students)
+
+
+async def plan_missed_close(
+    services: Services, *, students: Sequence[tuple[int, datetime | None]]
+) -> CloseReport | None:
+    """At start-up: when the last closed session has no close report in the outbox (it was closed by
+    a version that planned its warnings after the close, and stopped in between), plan it now.
+    Returns None when there is nothing to catch up."""
+    async with services.db.write(ATTENDANCE_LOCK) as session:
+        last = await session.scalar(
+            select(AttendanceSession)
+            .where(AttendanceSession.opened_at.is_not(None), AttendanceSession.closed_at.is_not(None))
+            .order_by(AttendanceSession.closed_at.desc(), AttendanceSession.id.desc())
+            .limit(1)
+            .with_for_update()
+        )
+        if last is None:
+            return None
+        marker = await session.scalar(
+            select(Notification.id).where(Notification.source_key == _close_key(last))
+        )
+        if marker is not None:
+            return None
+        return await _plan_after_close(services, session, last, students, late=True)
+
+
+def _close_key(row: AttendanceSession) -> str:
+    """The close report's outbox key: one per close (a session reopened the same day closes again)."""
+    assert row.closed_at is not None
+    return f"attendance-close:{row.id}:{int(row.closed_at.timestamp())}"
+
+
+async def _plan_after_close(
+    services: Services,
+    session: AsyncSession,
+    last: AttendanceSession,
+    students: Sequence[tuple[int, datetime | None]],
+    *,
+    late: bool = False,
+) -> CloseReport:
+    """Inside the transaction of a close: who newly reached a warning count (recorded, so each count
+    warns once, and the warning DM planned), the staff's notes on the fail line (once per student and
+    count of absences) and the close report, all in the outbox."""
+    now = services.now()
+    settings = services.config.attendance
+    by_student = await _records(services, session, students)
+    sent = {(w.discord_id, w.absences) for w in (await session.scalars(select(AbsenceWarning))).all()}
+    warnings = []
+    one_from_fail: list[int] = []
+    failed: list[int] = []
+    for discord_id, record in by_student.items():
+        due = [
+            count for count in settings.warn_at if record.absent >= count and (discord_id, count) not in sent
+        ]
+        if due:
+            await ensure_student(session, discord_id=discord_id, discord_name=None, joined_at=now)
+            for count in due:
+                session.add(AbsenceWarning(discord_id=discord_id, absences=count, at=now))
+            warnings.append((discord_id, record.absent))
+            await enqueue(session, warning_notice(services, discord_id, record, now))
+        note = fail_line_note(services, discord_id, record, now)
+        if note is not None and await enqueue(session, note):
+            (failed if record.failed else one_from_fail).append(discord_id)
+    checked_in = len(
+        (
+            await session.scalars(
+                select(AttendanceRecord.id).where(
+                    AttendanceRecord.session_id == last.id, AttendanceRecord.source == "checkin"
                 )
-            ).all()
-        )
-        return CloseReport(
-            _info(last),
-            checked_in,
-            tuple(warnings),
-            tuple(s for s, r in by_student.items() if r.absent == settings.fail_at - 1),
-            tuple(s for s, r in by_student.items() if r.failed),
-        )
+            )
+        ).all()
+    )
+    if last.closed_at is not None:
+        text = f"Check-in for {last.lecture_date:%a %Y-%m-%d} closed: {checked_in} checked in."
+        if late:
+            text += " (Reported at start-up: the bot stopped before it could report it.)"
+        await enqueue(session, staff_note(_close_key(last), text, now))
+    return CloseReport(_info(last), checked_in, tuple(warnings), tuple(one_from_fail), tuple(failed))
 
 
 def warning_notice(services: Services, discord_id: int, record: StudentRecord, now: datetime) -> Planned:
@@ -731,6 +821,21 @@ def warning_notice(services: Services, discord_id: int, record: StudentRecord, n
     )
     key = f"attendance-warning:{discord_id}:{record.absent}"
     return Planned(key, "attendance_warning", "dm", text, now, category="attendance", user_id=discord_id)
+
+
+def fail_line_note(
+    services: Services, discord_id: int, record: StudentRecord, now: datetime
+) -> Planned | None:
+    """The staff's note in ta-log when a student is one absence from the fail line or at (or past)
+    it; keyed by student and count of absences, so the outbox says each once."""
+    fail_at = services.config.attendance.fail_at
+    if record.absent >= fail_at:
+        text = f"⛔ <@{discord_id}> has reached the fail line: {record.absent} absences ({fail_at} or more mean an F)."
+    elif record.absent == fail_at - 1 and record.absent > 0:
+        text = f"⚠️ <@{discord_id}> is one absence from the fail line: {record.absent} absences ({fail_at} mean an F)."
+    else:
+        return None
+    return staff_note(f"attendance-fail-line:{discord_id}:{record.absent}", text, now)
 
 
 # ---- excuses ----------------------------------------------------------------------------------
@@ -747,8 +852,8 @@ async def request_excuse(
     day: date,
     reason: str,
 ) -> ExcuseInfo:
-    """Ask to excuse an absence on a lecture date. Raises InvalidInput, NotFound (no lecture) or
-    Conflict (already requested, or you were there)."""
+    """Ask to excuse an absence on a lecture date (the staff are told in ta-log, through the outbox).
+    Raises InvalidInput, NotFound (no lecture) or Conflict (already requested, or you were there)."""
     reason = " ".join(reason.split())
     if not 1 <= len(reason) <= REASON_MAX:
         raise InvalidInput(f"The reason must be 1–{REASON_MAX} characters.")
@@ -791,6 +896,14 @@ async def request_excuse(
             date=str(day),
             excuse=row.id,
         )
+        await enqueue(
+            session,
+            staff_note(
+                f"excuse-request:{row.id}",
+                f"📝 <@{discord_id}> asks to excuse {day} (#{row.id}); `/ta excuse review`",
+                now,
+            ),
+        )
         return _excuse(row)
 
 
@@ -804,7 +917,8 @@ async def pending_excuses(services: Services) -> list[ExcuseInfo]:
 
 async def decide_excuse(services: Services, *, actor_id: int, excuse_id: int, approve: bool) -> ExcuseInfo:
     """Approve or deny a pending request; approval marks the lecture excused (unless the student
-    was there). Raises NotFound or Conflict (already decided)."""
+    was there). The student is told by DM through the outbox. Raises NotFound or Conflict (already
+    decided)."""
     now = services.now()
     async with services.db.write(ATTENDANCE_LOCK) as session:
         row = await session.get(ExcuseRequest, excuse_id, with_for_update=True)
@@ -842,4 +956,9 @@ async def decide_excuse(services: Services, *, actor_id: int, excuse_id: int, ap
             date=str(row.lecture_date),
             excuse=row.id,
         )
+        text = (
+            f"Your excuse request for the lecture of {row.lecture_date:%a %Y-%m-%d} was {row.status} "
+            "by the staff."
+        )
+        await enqueue(session, direct_dm(f"excuse-decision:{row.id}", row.discord_id, text, now))
         return _excuse(row)

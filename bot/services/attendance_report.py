@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Mapping, Sequence
 from datetime import date
 
 from bot.services.attendance import STATUSES, StudentRecord
+from bot.services.csv_out import Cell, csv_bytes
 
 COLOURS = {"present": "#2e7d32", "late": "#f9a825", "excused": "#1565c0", "absent": "#c62828"}
 
@@ -15,29 +15,25 @@ COLOURS = {"present": "#2e7d32", "late": "#f9a825", "excused": "#1565c0", "absen
 def report_csv(
     held: Sequence[date], records: Mapping[int, StudentRecord], names: Mapping[int, tuple[str, str, str]]
 ) -> bytes:
-    """UTF-8 with a byte-order mark (spreadsheets then read Korean names right). `names` maps a
-    discord id to (student id, name, Discord name)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(
-        [
-            "student_id",
-            "name",
-            "discord",
-            "discord_id",
-            "held",
-            "present",
-            "late",
-            "excused",
-            "absent",
-            "absences_left",
-        ]
-        + [day.isoformat() for day in held]
-    )
+    """A row per student, a column per held lecture (`csv_out`: UTF-8 with a byte-order mark, formulas
+    neutralised). `names` maps a discord id to (student id, name, Discord name)."""
+    header = [
+        "student_id",
+        "name",
+        "discord",
+        "discord_id",
+        "held",
+        "present",
+        "late",
+        "excused",
+        "absent",
+        "absences_left",
+    ] + [day.isoformat() for day in held]
+    rows: list[list[Cell]] = []
     for discord_id, record in sorted(records.items(), key=lambda item: names.get(item[0], ("", "", ""))[1:]):
         student_id, name, discord_name = names.get(discord_id, ("", "", ""))
         by_day = {lecture.lecture_date: lecture.status for lecture in record.lectures}
-        writer.writerow(
+        rows.append(
             [
                 student_id,
                 name,
@@ -49,10 +45,10 @@ def report_csv(
                 record.excused,
                 record.absent,
                 record.absences_left,
+                *(by_day.get(day, "") for day in held),
             ]
-            + [by_day.get(day, "") for day in held]
         )
-    return buffer.getvalue().encode("utf-8-sig")
+    return csv_bytes(header, rows)
 
 
 def report_chart(held: Sequence[date], records: Mapping[int, StudentRecord], title: str) -> bytes:

@@ -3,8 +3,6 @@ registered) with attendance, paper, group and project title, as a CSV spreadshee
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +12,7 @@ from sqlalchemy import select
 from bot.db.models import Group, GroupMember, Paper, Presenter, RosterEntry, Student
 from bot.services import Services
 from bot.services.attendance import records
+from bot.services.csv_out import csv_bytes
 from bot.services.reviews import reviews_given
 
 COLUMNS = (
@@ -125,15 +124,5 @@ async def gradebook_rows(services: Services, members: Sequence[GradebookMember] 
 
 
 def gradebook_csv(rows: Sequence[dict[str, str]]) -> bytes:
-    """UTF-8 with a byte-order mark, so Excel and others read Korean names correctly."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\r\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({column: _safe(row.get(column, "")) for column in COLUMNS})
-    return buffer.getvalue().encode("utf-8-sig")
-
-
-def _safe(value: str) -> str:
-    """Spreadsheets run cells starting with = + - @ as formulas; a leading quote keeps them text."""
-    return f"'{value}" if value[:1] in ("=", "+", "-", "@") else value
+    """The gradebook as a CSV (`csv_out`: UTF-8 with a byte-order mark, formulas neutralised)."""
+    return csv_bytes(COLUMNS, ([row.get(column, "") for column in COLUMNS] for row in rows))

@@ -2,7 +2,9 @@
 
 Rules (under any concurrency): a group never has more than `groups.max_size` members; a student is
 in at most one group; names are unique ignoring case; a locked group changes only through staff.
-Every change runs in one `db.write(GROUPS_LOCK)` transaction and is audited.
+Every change runs in one `db.write(GROUPS_LOCK)` transaction and is audited; whoever it must be
+told (the inviter of an answered invitation, a student the staff moved or placed) gets a DM planned in
+the outbox in that transaction.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,9 +24,11 @@ from bot.db import audit
 from bot.db.models import Group, GroupInvite, GroupMember
 from bot.db.settings import get_setting, put_setting
 from bot.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from bot.notify.outbox import direct_dm, enqueue
 from bot.services import Services
 from bot.services.codes import UNAMBIGUOUS, normalise, random_code
 from bot.services.students import ensure_student
+from bot.services.text import require_visible
 
 GROUPS_LOCK = "groups"
 LOCK_OVERRIDE = "groups.override"
@@ -75,10 +80,12 @@ class LockState:
 
 # ---- validation ----------------------------------------------------------------------------
 def clean_group_name(name: str) -> str:
-    """Collapse whitespace; 1–40 characters, no mentions, links or markdown. Raises InvalidInput."""
+    """Collapse whitespace; 1–40 characters, something visible (`text.require_visible`), no
+    mentions, links or markdown. Raises InvalidInput."""
     cleaned = " ".join(name.split())
     if not 1 <= len(cleaned) <= NAME_MAX:
         raise InvalidInput(f"A group name must be 1–{NAME_MAX} characters.")
+    require_visible(cleaned, "A group name")
     if _NAME_FORBIDDEN.search(cleaned) or any(not ch.isprintable() for ch in cleaned):
         raise InvalidInput(
             "A group name cannot contain mentions, links or formatting characters (@ # < > ` * _ ~ | \\ :)."
@@ -87,9 +94,11 @@ def clean_group_name(name: str) -> str:
 
 
 def clean_title(text: str) -> str:
+    """Collapse whitespace; 1–200 characters, something visible, no mentions. Raises InvalidInput."""
     cleaned = " ".join(text.split())
     if not 1 <= len(cleaned) <= TITLE_MAX:
         raise InvalidInput(f"A project title must be 1–{TITLE_MAX} characters.")
+    require_visible(cleaned, "A project title")
     if "@everyone" in cleaned or "@here" in cleaned or re.search(r"<[@#][!&]?\d+>", cleaned):
         raise InvalidInput("A project title cannot contain mentions.")
     return cleaned
@@ -97,6 +106,11 @@ def clean_title(text: str) -> str:
 
 def new_code() -> str:
     return random_code(CODE_LENGTH)
+
+
+async def _tell(session: AsyncSession, event: str, discord_id: int, text: str, now: datetime) -> None:
+    """Plan a DM about a change inside its transaction (`event` names it in the row's unique key)."""
+    await enqueue(session, direct_dm(f"{event}:{discord_id}:{secrets.token_hex(6)}", discord_id, text, now))
 
 
 # ---- reading ----------------------------------------------------------------------------------
@@ -407,9 +421,9 @@ async def withdraw_invite(services: Services, *, invite_id: int) -> None:
 async def answer_invite(
     services: Services, *, invite_id: int, discord_id: int, discord_name: str | None, accept: bool
 ) -> InviteInfo:
-    """Accept (join, with every rule re-checked) or decline an invitation addressed to you.
-    The returned status is accepted, declined or expired. Raises NotFound (not yours, group gone),
-    Conflict (answered already, full, in a group) or NotAllowed (locked)."""
+    """Accept (join, with every rule re-checked) or decline an invitation addressed to you; the
+    inviter is told by DM. The returned status is accepted, declined or expired. Raises NotFound
+    (not yours, group gone), Conflict (answered already, full, in a group) or NotAllowed (locked)."""
     now = services.now()
     async with services.db.write(GROUPS_LOCK) as session:
         row = await session.get(GroupInvite, invite_id, with_for_update=True)
@@ -455,6 +469,13 @@ async def answer_invite(
                 group=group.name,
             )
         row.decided_at = now
+        await _tell(
+            session,
+            f"group-invite-answer:{row.id}",
+            row.inviter_id,
+            f"<@{discord_id}> {row.status} your invitation to group {group.name}.",
+            now,
+        )
         return InviteInfo(row.id, info, row.inviter_id, discord_id, row.status, row.expires_at)
 
 
@@ -497,8 +518,8 @@ class Move:
 async def move(
     services: Services, *, actor_id: int, discord_id: int, discord_name: str | None, group_name: str | None
 ) -> Move:
-    """Staff: move a student into `group_name` (or out of their group when None), locked or not.
-    Raises NotFound or Conflict (target full, already there, in no group)."""
+    """Staff: move a student into `group_name` (or out of their group when None), locked or not; the
+    student is told by DM. Raises NotFound or Conflict (target full, already there, in no group)."""
     now = services.now()
     async with services.db.write(GROUPS_LOCK) as session:
         await ensure_student(session, discord_id=discord_id, discord_name=discord_name, joined_at=now)
@@ -538,6 +559,12 @@ async def move(
             from_group=left.name if left else None,
             to_group=target.name if target else None,
         )
+        parts = []
+        if left is not None:
+            parts.append(f"out of {left.name}" + (" (now dissolved)" if left_dissolved else ""))
+        if joined is not None:
+            parts.append(f"into {joined.name}")
+        await _tell(session, "group-move", discord_id, f"The staff moved you {' and '.join(parts)}.", now)
         return Move(discord_id, left, bool(left_dissolved), joined)
 
 
@@ -623,13 +650,15 @@ async def _plan(services: Services, session: AsyncSession, student_ids: Sequence
 async def apply_autofill(
     services: Services, *, actor_id: int, student_ids: Sequence[int], digest: str
 ) -> AutofillPlan:
-    """Apply the plan made from the same state (`digest`), in one transaction.
-    Raises Conflict when groups changed since the plan was shown."""
+    """Apply the plan made from the same state (`digest`), in one transaction, which also plans the
+    DM telling each placed student their group. Raises Conflict when groups changed since the plan
+    was shown."""
     now = services.now()
     async with services.db.write(GROUPS_LOCK) as session:
         plan = await _plan(services, session, student_ids)
         if plan.digest != digest:
             raise Conflict("Groups changed since that plan was made; run `/ta group autofill` again.")
+        placed: list[tuple[int, tuple[int, ...]]] = []  # (group id, its new members)
         for planned in plan.groups:
             if planned.group_id is None:
                 group_id = (await _new_group(session, planned.name, at=now, by=actor_id)).id
@@ -638,6 +667,15 @@ async def apply_autofill(
             for discord_id in planned.added:
                 await ensure_student(session, discord_id=discord_id, discord_name=None, joined_at=now)
                 session.add(GroupMember(group_id=group_id, discord_id=discord_id, joined_at=now))
+            placed.append((group_id, planned.added))
+        await session.flush()
+        for group_id, added in placed:
+            info = await _info(services, session, group_id)
+            for discord_id in added:
+                others = ", ".join(f"<@{m}>" for m in info.members if m != discord_id)
+                company = f" with {others}" if others else " (on your own for now)"
+                text = f"The staff placed you in project group {info.name}{company}."
+                await _tell(session, f"group-autofill:{group_id}", discord_id, text, now)
         audit(
             session,
             at=now,

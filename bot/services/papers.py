@@ -4,6 +4,8 @@ Rules (under any concurrency): a paper never has more presenters than `papers.ca
 holds at most `papers.max_per_student` papers and waits on at most one waitlist; waitlists are first
 come, first served. Every change runs in one `db.write()` transaction that locks the student row(s)
 and then the paper row (the same order everywhere, so PostgreSQL cannot deadlock), and is audited.
+Whoever a change must be told (a promotion from the waitlist, a swap's answer, the staff's assign,
+unassign or removal) gets a DM planned in the outbox in the same transaction.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import secrets
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,7 +26,8 @@ from bot.db import audit
 from bot.db.models import Paper, Presenter, Student, SwapOffer, WaitlistEntry
 from bot.db.settings import get_setting, put_setting
 from bot.errors import Conflict, InvalidInput, NotAllowed, NotFound
-from bot.notify.sources import replan_talks
+from bot.notify.outbox import direct_dm, enqueue
+from bot.notify.sources import replan_talks, stamp
 from bot.services import Services
 from bot.services.reviews import replan_review_reminders
 from bot.services.students import ensure_student
@@ -112,6 +116,16 @@ class Window:
         if self.closes_at:
             return f"Paper sign-up closed <t:{int(self.closes_at.timestamp())}:F>."
         return "Paper sign-up is closed."
+
+
+def talk_text(info: PaperInfo) -> str:
+    """`paper 4 — Title: talk #1 of week 9, <when>` (a Discord timestamp)."""
+    return f"paper {info.number} — {info.title}: talk #{info.talk_order + 1} of week {info.week}, {stamp(info.talk_at)}"
+
+
+async def _tell(session: AsyncSession, event: str, discord_id: int, text: str, now: datetime) -> None:
+    """Plan a DM about a change inside its transaction (`event` names it in the row's unique key)."""
+    await enqueue(session, direct_dm(f"{event}:{discord_id}:{secrets.token_hex(6)}", discord_id, text, now))
 
 
 async def _replan_talks(services: Services, session: AsyncSession) -> None:
@@ -390,12 +404,21 @@ async def _promote(services: Services, session: AsyncSession, number: int, now: 
         return []
     await session.flush()
     info = await _info(services, session, number)
+    for discord_id in promoted:
+        await _tell(
+            session,
+            f"signup-promote:{number}",
+            discord_id,
+            f"Good news: a slot opened and you moved up from the waitlist. You now present {talk_text(info)}.",
+            now,
+        )
     return [Promotion(discord_id, info) for discord_id in promoted]
 
 
 async def withdraw(services: Services, *, discord_id: int, actor_id: int | None = None) -> WithdrawResult:
     """Give up every presenter slot and the waitlist place; the first waiting student who can is
-    promoted into each freed slot in the same transaction. Raises Conflict when there is nothing."""
+    promoted into each freed slot in the same transaction (and told by DM). With a staff `actor_id`,
+    the student is told too. Raises Conflict when there is nothing."""
     actor = discord_id if actor_id is None else actor_id
     async with services.db.write(PAPERS_LOCK) as session:
         now = services.now()  # inside the lock: times follow the order of commits
@@ -427,6 +450,11 @@ async def withdraw(services: Services, *, discord_id: int, actor_id: int | None 
                 paper=waitlist_paper,
             )
         await session.flush()
+        if actor != discord_id and held:
+            listed = ", ".join(map(str, held))
+            await _tell(
+                session, "paper-unassign", discord_id, f"The staff removed you from paper {listed}.", now
+            )
         for number in held:
             promotions += await _promote(services, session, number, now)
         await _replan_talks(services, session)
@@ -524,7 +552,8 @@ async def offer_swap(services: Services, *, from_id: int, to_id: int) -> SwapInf
 async def answer_swap(services: Services, *, offer_id: int, discord_id: int, accept: bool) -> SwapInfo:
     """Accept or decline an offer made to `discord_id`. Accepting re-checks that both still hold the
     offered papers and exchanges them atomically; the returned status is accepted, declined, expired
-    (too late) or cancelled (the papers changed hands since the offer).
+    (too late) or cancelled (the papers changed hands since the offer). The one who offered is told
+    an acceptance or a refusal by DM (planned with it).
 
     Raises NotFound (no such offer for you) or Conflict (already answered).
     """
@@ -555,6 +584,13 @@ async def answer_swap(services: Services, *, offer_id: int, discord_id: int, acc
                 action="swap.decline",
                 target_id=offer.from_id,
                 offer=offer.id,
+            )
+            await _tell(
+                session,
+                f"swap-answer:{offer.id}",
+                offer.from_id,
+                f"<@{discord_id}> declined your swap offer.",
+                now,
             )
             return _swap_info(offer)
         for number in sorted((offer.from_paper, offer.to_paper)):
@@ -595,6 +631,13 @@ async def answer_swap(services: Services, *, offer_id: int, discord_id: int, acc
             target_id=offer.from_id,
             offer=offer.id,
             papers=[offer.from_paper, offer.to_paper],
+        )
+        await _tell(
+            session,
+            f"swap-answer:{offer.id}",
+            offer.from_id,
+            f"<@{discord_id}> accepted your swap: you now present paper {offer.to_paper}.",
+            now,
         )
         return _swap_info(offer)
 
@@ -705,7 +748,8 @@ async def save_paper(services: Services, *, actor_id: int, fields: PaperFields) 
 
 
 async def remove_paper(services: Services, *, actor_id: int, number: int) -> PaperInfo:
-    """Remove a paper with its presenters and waitlist (returned, so they can be told). Raises NotFound."""
+    """Remove a paper with its presenters and waitlist; each of them is told by DM (planned with the
+    removal). Raises NotFound."""
     check_number(number)
     now = services.now()
     async with services.db.write(PAPERS_LOCK) as session:
@@ -726,6 +770,9 @@ async def remove_paper(services: Services, *, actor_id: int, number: int) -> Pap
             presenters=list(info.presenters),
             waitlist=list(info.waitlist),
         )
+        text = f"Paper {number} — {info.title} was removed from the list by the staff; please `/signup paper` again."
+        for discord_id in info.presenters + info.waitlist:
+            await _tell(session, f"paper-remove:{number}", discord_id, text, now)
         await _replan_talks(services, session)
         return info
 
@@ -734,7 +781,7 @@ async def assign(
     services: Services, *, actor_id: int, discord_id: int, discord_name: str | None, number: int
 ) -> PaperInfo:
     """Place a presenter by hand (ignores the sign-up window, not the capacity or the paper limit).
-    Also takes them off any waitlist. Raises NotFound or Conflict."""
+    Also takes them off any waitlist; they are told by DM. Raises NotFound or Conflict."""
     check_number(number)
     now = services.now()
     async with services.db.write(PAPERS_LOCK) as session:
@@ -752,7 +799,15 @@ async def assign(
         audit(session, at=now, actor_id=actor_id, action="paper.assign", target_id=discord_id, paper=number)
         await _replan_talks(services, session)
         await session.flush()
-        return await _info(services, session, number)
+        info = await _info(services, session, number)
+        await _tell(
+            session,
+            f"paper-assign:{number}",
+            discord_id,
+            f"The staff assigned you to present {talk_text(info)}.",
+            now,
+        )
+        return info
 
 
 async def unassign(services: Services, *, actor_id: int, discord_id: int) -> WithdrawResult:

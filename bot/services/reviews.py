@@ -8,8 +8,6 @@ names, once the window has closed; the staff see everything.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -23,6 +21,7 @@ from bot.db.models import Group, GroupMember, Paper, Presenter, Review
 from bot.errors import InvalidInput, NotAllowed, NotFound
 from bot.notify.outbox import Planned, ReplanResult, replan
 from bot.services import Services
+from bot.services.csv_out import Cell, csv_bytes
 from bot.services.students import ensure_student
 
 TALK_CRITERIA = ("Clarity of the research question", "Description of the solution", "Limitations identified")
@@ -407,26 +406,23 @@ async def students_without_review(services: Services, week: int, candidates: Seq
 
 
 def reviews_csv(view: StaffView, names: dict[int, str]) -> bytes:
-    """Every review with its reviewer, then engagement per student (names by discord id). UTF-8 with BOM."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(
-        ["kind", "target", "week", "reviewer_id", "reviewer", "score_1", "score_2", "score_3", "comment"]
-    )
-    for target, info in view.reviews:
-        writer.writerow(
-            [
-                target.kind,
-                target.label,
-                target.week,
-                info.reviewer_id,
-                names.get(info.reviewer_id, ""),
-                *info.scores,
-                info.comment,
-            ]
-        )
-    writer.writerow([])
-    writer.writerow(["student_id", "student", "reviews_given"])
+    """Every review with its reviewer, then engagement per student (names by discord id), in one CSV
+    (`csv_out`: UTF-8 with a byte-order mark, formulas neutralised)."""
+    rows: list[list[Cell]] = [
+        [
+            target.kind,
+            target.label,
+            target.week,
+            info.reviewer_id,
+            names.get(info.reviewer_id, ""),
+            *info.scores,
+            info.comment,
+        ]
+        for target, info in view.reviews
+    ]
+    rows.append([])
+    rows.append(["student_id", "student", "reviews_given"])
     for discord_id in sorted(set(names) | set(view.given), key=lambda i: names.get(i, "")):
-        writer.writerow([discord_id, names.get(discord_id, ""), view.given.get(discord_id, 0)])
-    return buffer.getvalue().encode("utf-8-sig")
+        rows.append([discord_id, names.get(discord_id, ""), view.given.get(discord_id, 0)])
+    header = ["kind", "target", "week", "reviewer_id", "reviewer", "score_1", "score_2", "score_3", "comment"]
+    return csv_bytes(header, rows)

@@ -36,6 +36,8 @@ class AttendanceCog(FeatureCog):
             joined_at=getattr(member, "joined_at", None),
             code=code,
         )
+        if result.outcome in (Outcome.PRESENT, Outcome.LATE):  # recorded (committed) by check_in
+            self.bot.metrics.checkin_recorded(result.outcome.value)
         lecture = f"the lecture of {result.session.lecture_date:%a %Y-%m-%d}"
         texts = {
             Outcome.PRESENT: f"Checked in to {lecture}: present.",
@@ -49,9 +51,7 @@ class AttendanceCog(FeatureCog):
         }
         await interaction.response.send_message(texts[result.outcome], ephemeral=True)
         if result.outcome is Outcome.LOCKED_NOW:
-            await self.bot.post_staff_log(
-                f"🔒 {member.mention} is locked out of check-in for {result.session.lecture_date} after too many wrong codes"
-            )
+            self.bot.dispatcher.wake()  # the staff's note was planned with the lockout
 
     @app_commands.command(
         name="attendance", description="Your attendance record and absences left before the fail line"
@@ -98,9 +98,7 @@ class AttendanceCog(FeatureCog):
             f"Your request #{request.id} to excuse {request.lecture_date:%a %Y-%m-%d} is with the staff; you will get a DM when they decide.",
             ephemeral=True,
         )
-        await self.bot.post_staff_log(
-            f"📝 {member.mention} asks to excuse {request.lecture_date} (#{request.id}); `/ta excuse review`"
-        )
+        self.bot.dispatcher.wake()  # the staff's note was planned with the request
 
 
 async def setup(bot: CourseBot) -> None:

@@ -1,10 +1,11 @@
 """What happens around a check-in session besides the data: closing by itself when its minutes are
-up, the live projector message with the rotating code, and the warnings after it closes."""
+up, and the live projector message with the rotating code. The warnings and the staff's notes that a
+close sets off are planned in the outbox by the close itself (bot/services/attendance.py)."""
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import discord
 
@@ -45,6 +46,7 @@ class SessionLifecycle:
                 args=[info.id],
                 id=_job_id("close", info.id),
                 replace_existing=True,
+                misfire_grace_time=None,  # however late (a busy start-up), a close is never dropped
             )
         if info.rotate_seconds:
             self._arm_rotation(info)
@@ -72,9 +74,33 @@ class SessionLifecycle:
                 job.remove()
 
     async def resume(self) -> None:
-        """At start-up: sessions left open are scheduled again (or closed now if their time ran out)."""
+        """At start-up: sessions left open are scheduled again (or closed now if their time ran out),
+        and a close an older version did not report is reported once the members are known."""
         for info in await attendance.sessions_to_close(self.bot.services):
             self.schedule(info)
+        self.bot.scheduler.add_job(
+            self.catch_up,
+            "date",
+            run_date=system_now(),
+            id="attendance:catch-up",
+            replace_existing=True,
+            misfire_grace_time=None,
+        )
+
+    async def catch_up(self) -> None:
+        """Report the last close if it never was (see `attendance.plan_missed_close`)."""
+        await self.bot.wait_until_ready()
+        students = self.students()
+        if not students:
+            return  # the server is not in view (yet): the next close plans whatever is due
+        report = await attendance.plan_missed_close(self.bot.services, students=students)
+        if report is not None:
+            log.warning("Reported the close of check-in for %s at start-up", report.session.lecture_date)
+            self.bot.dispatcher.wake()
+
+    def students(self) -> list[tuple[int, datetime | None]]:
+        """The students whose warnings a close plans: everyone with the student role, with join times."""
+        return [(m.id, m.joined_at) for m in self.bot.student_members()]
 
     async def rotate(self, session_id: int) -> None:
         opened = await attendance.open_now(self.bot.services)
@@ -94,15 +120,20 @@ class SessionLifecycle:
                     log.warning("Could not update the live check-in code: %s", error)
 
     async def finish(self, session_id: int, actor_id: int | None = None) -> None:
-        """Close the session (if still open), then warn and report."""
+        """Close the session (if still open); its warnings and report are planned with the close."""
         self.unschedule(session_id)
+        await self.bot.wait_until_ready()  # the member list: whose warnings the close plans
         try:
-            info = await attendance.close_session(self.bot.services, actor_id=actor_id, session_id=session_id)
+            report = await attendance.close_session(
+                self.bot.services, actor_id=actor_id, students=self.students(), session_id=session_id
+            )
         except Conflict:
             return  # closed already (by hand)
-        await self.after_close(info)
+        await self.after_close(report.session)
 
     async def after_close(self, info: SessionInfo) -> None:
+        """After the close committed: send what it planned now, and retire the live message."""
+        self.bot.dispatcher.wake()
         await self.bot.wait_until_ready()
         if info.live_channel_id and info.live_message_id:
             channel = self.bot.get_channel(info.live_channel_id)
@@ -113,18 +144,3 @@ class SessionLifecycle:
                     )
                 except discord.HTTPException:
                     pass
-        students = [(m.id, m.joined_at) for m in self.bot.student_members()]
-        report = await attendance.warnings_due(self.bot.services, session_id=info.id, students=students)
-        if report.warnings:
-            self.bot.dispatcher.wake()  # the warning DMs are in the outbox
-        fail_at = self.bot.config.attendance.fail_at
-        lines = [f"Check-in for {info.lecture_date:%a %Y-%m-%d} closed: {report.checked_in} checked in."]
-        if report.one_from_fail:
-            lines.append(
-                "One absence from the fail line: " + ", ".join(f"<@{i}>" for i in report.one_from_fail)
-            )
-        if report.failed:
-            lines.append(
-                f"Reached the fail line ({fail_at}+ absences): " + ", ".join(f"<@{i}>" for i in report.failed)
-            )
-        await self.bot.post_staff_log("\n".join(lines))

@@ -12,7 +12,7 @@ from discord import app_commands
 from bot.errors import NotFound
 from bot.permissions import require_staff
 from bot.services import attendance, students
-from bot.services.attendance import NoLectureToday
+from bot.services.attendance import NoLectureToday, OutsideLectureTime
 from bot.services.attendance_report import report_chart, report_csv
 from cogs._base import StaffCog, guarded
 from cogs._render import bot_of, embed
@@ -26,45 +26,73 @@ MAX_EXCUSES_SHOWN = 12  # two buttons each, within Discord's 25 components
 async def open_checkin(
     interaction: discord.Interaction, minutes: int | None, rotate: bool, *, extra_ok: bool
 ) -> None:
-    """Open check-in and show the code (as a live, rotating message when `rotate`)."""
+    """Open check-in and show the code; with `rotate`, the code is only on the live projector message
+    (the reply links to it: a code read from the reply would stop working within seconds)."""
     bot = bot_of(interaction)
     try:
         info, code = await attendance.open_session(
             bot.services, actor_id=interaction.user.id, minutes=minutes, rotate=rotate, extra_ok=extra_ok
         )
-    except NoLectureToday as error:
-        view = discord.ui.View(timeout=None)
-        view.add_item(OpenExtra(minutes or bot.config.attendance.minutes_open, rotate))
-        await interaction.response.send_message(
-            f"{error.message} Open an extra session anyway? It counts as a lecture held.",
-            view=view,
-            ephemeral=True,
+    except NoLectureToday as error:  # or outside the lecture's time: the same confirmation
+        outside = isinstance(error, OutsideLectureTime)
+        question = (
+            "Open check-in for it anyway?"
+            if outside
+            else "Open an extra session anyway? It counts as a lecture held."
         )
+        label = "Open check-in anyway" if outside else "Open an extra session"
+        view = discord.ui.View(timeout=None)
+        view.add_item(OpenExtra(minutes or bot.config.attendance.minutes_open, rotate, label=label))
+        await interaction.response.send_message(f"{error.message} {question}", view=view, ephemeral=True)
         return
     lifecycle = SessionLifecycle(bot)
     closes = f"<t:{int(info.closes_at.timestamp())}:t>" if info.closes_at else ""
     kind = "an extra session" if info.extra else f"the lecture of {info.lecture_date:%a %Y-%m-%d}"
-    await interaction.response.send_message(
-        f"Check-in is open for {kind} until {closes}. Code: `{code}`", ephemeral=True
-    )
-    if rotate and isinstance(interaction.channel, discord.abc.Messageable):
-        message = await interaction.channel.send(live_text(code, info))
-        await attendance.set_live_message(
-            bot.services, session_id=info.id, channel_id=message.channel.id, message_id=message.id
+    if rotate:
+        shown = await _post_live(interaction, info, code)
+        await interaction.response.send_message(
+            f"Check-in is open for {kind} until {closes}. {shown}", ephemeral=True
+        )
+    else:
+        await interaction.response.send_message(
+            f"Check-in is open for {kind} until {closes}. Code: `{code}`", ephemeral=True
         )
     lifecycle.schedule(info)
     await bot.post_staff_log(f"{interaction.user.mention} opened check-in for {kind} until {closes}")
 
 
+async def _post_live(interaction: discord.Interaction, info: attendance.SessionInfo, code: str) -> str:
+    """Post the live, rotating code in the command's channel; what the reply says about it."""
+    bot = bot_of(interaction)
+    channel = interaction.channel
+    if not isinstance(channel, discord.abc.Messageable):
+        return "The live code could not be shown here; close check-in and open it in a text channel."
+    try:
+        message = await channel.send(live_text(code, info))
+    except discord.HTTPException as error:
+        return (
+            f"The live code could not be posted in this channel ({error.status}); check the bot's "
+            "permissions, or close check-in and open it without rotation."
+        )
+    await attendance.set_live_message(
+        bot.services, session_id=info.id, channel_id=message.channel.id, message_id=message.id
+    )
+    return (
+        f"The code changes every {info.rotate_seconds} s, so it is shown only on the live message; "
+        f"put that on the projector: {message.jump_url}"
+    )
+
+
 class OpenExtra(
     discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"attextra:(?P<minutes>\d+):(?P<rotate>[01])"
 ):
-    """Confirm opening check-in on a day without a lecture (an extra session)."""
+    """Confirm opening check-in on a day without a lecture (an extra session), or outside the time
+    of today's lecture."""
 
-    def __init__(self, minutes: int, rotate: bool) -> None:
+    def __init__(self, minutes: int, rotate: bool, *, label: str = "Open an extra session") -> None:
         super().__init__(
             discord.ui.Button(
-                label="Open an extra session",
+                label=label,
                 style=discord.ButtonStyle.primary,
                 custom_id=f"attextra:{minutes}:{int(rotate)}",
             )
@@ -114,12 +142,15 @@ class AttendanceStaffCog(StaffCog):
 
     @attendance_group.command(name="close", description="Close check-in now")
     async def close(self, interaction: discord.Interaction) -> None:
-        info = await attendance.close_session(self.bot.services, actor_id=interaction.user.id)
+        lifecycle = SessionLifecycle(self.bot)
+        report = await attendance.close_session(
+            self.bot.services, actor_id=interaction.user.id, students=lifecycle.students()
+        )
+        info = report.session
+        lifecycle.unschedule(info.id)
         await interaction.response.send_message(
             f"Check-in for {info.lecture_date:%a %Y-%m-%d} is closed.", ephemeral=True
         )
-        lifecycle = SessionLifecycle(self.bot)
-        lifecycle.unschedule(info.id)
         await lifecycle.after_close(info)
 
     @attendance_group.command(

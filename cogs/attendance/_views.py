@@ -49,10 +49,7 @@ class ExcuseDecision(
             f"Excuse #{result.id} of <@{result.discord_id}> for {result.lecture_date}: {result.status}.",
             ephemeral=True,
         )
-        await bot.send_dm(
-            result.discord_id,
-            f"Your excuse request for the lecture of {result.lecture_date:%a %Y-%m-%d} was {result.status} by the staff.",
-        )
+        bot.dispatcher.wake()  # the student's DM was planned with the decision
         await bot.post_staff_log(
             f"{interaction.user.mention} {result.status} the excuse of <@{result.discord_id}> for {result.lecture_date}"
         )

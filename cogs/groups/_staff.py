@@ -63,7 +63,7 @@ class GroupStaffCog(StaffCog):
             parts.append(f"into {result.joined.name}")
         text = f"Moved {member.mention} " + " and ".join(parts) + "."
         await interaction.response.send_message(text, ephemeral=True)
-        await self.bot.send_dm(member.id, f"The staff moved you {' and '.join(parts)}.")
+        self.bot.dispatcher.wake()  # their DM was planned with the move
         await self.bot.post_staff_log(f"{interaction.user.mention}: {text}")
 
     @group.command(

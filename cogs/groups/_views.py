@@ -59,10 +59,7 @@ class InviteAnswer(
         if result.status == "accepted":
             await GroupChannels(bot).set_member(result.group.role_id, interaction.user.id, True)
         if result.status in ("accepted", "declined"):
-            await bot.send_dm(
-                result.inviter_id,
-                f"<@{interaction.user.id}> {result.status} your invitation to group {name}.",
-            )
+            bot.dispatcher.wake()  # the inviter is told by a DM planned with the answer
 
 
 def invite_view(invite_id: int) -> discord.ui.View:
@@ -101,6 +98,7 @@ class AutofillConfirm(
         plan = await groups.apply_autofill(
             bot.services, actor_id=interaction.user.id, student_ids=student_ids(bot), digest=self.digest
         )
+        bot.dispatcher.wake()  # each placed student's DM was planned with the placement
         channels = GroupChannels(bot)
         by_name = {g.name: g for g in await groups.all_groups(bot.services)}
         for planned in plan.groups:
@@ -110,10 +108,6 @@ class AutofillConfirm(
             else:
                 for member_id in planned.added:
                     await channels.set_member(info.role_id, member_id, True)
-            for member_id in planned.added:
-                others = ", ".join(f"<@{m}>" for m in info.members if m != member_id)
-                company = f" with {others}" if others else " (on your own for now)"
-                await bot.send_dm(member_id, f"The staff placed you in project group {info.name}{company}.")
         await interaction.followup.send(
             f"Done: {plan.placed} students placed in {len(plan.groups)} groups.", ephemeral=True
         )

@@ -11,7 +11,7 @@ from bot.services import papers
 from cogs._base import FeatureCog
 from cogs.papers._render import choice_label, status_embed, talk_text
 from cogs.papers._staff import PaperStaffCog
-from cogs.papers._views import BoardPage, SwapAnswer, board_message, swap_view, tell_promoted
+from cogs.papers._views import BoardPage, SwapAnswer, board_message, swap_view
 
 
 class PapersCog(FeatureCog):
@@ -88,7 +88,8 @@ class PapersCog(FeatureCog):
         if result.waitlist_paper is not None:
             parts.append(f"You left the waitlist of paper {result.waitlist_paper}.")
         await interaction.response.send_message(" ".join(parts), ephemeral=True)
-        await tell_promoted(self.bot, result.promotions)
+        if result.promotions:
+            self.bot.dispatcher.wake()  # their DMs were planned with the withdrawal
 
     @signup.command(name="swap", description="Offer to swap papers with another presenter")
     @app_commands.describe(member="The presenter you want to swap with")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import discord
 
-from bot.services.papers import PaperInfo, SignupStatus
+from bot.services.papers import PaperInfo, SignupStatus, talk_text
 from cogs._render import embed, when
 
 PAGE_CHARS = 3800
@@ -50,10 +50,6 @@ def choice_label(info: PaperInfo) -> str:
     room = 100 - len(head) - len(suffix)
     title = info.title if len(info.title) <= room else info.title[: room - 1] + "…"
     return f"{head}{title}{suffix}"
-
-
-def talk_text(info: PaperInfo) -> str:
-    return f"paper {info.number} — {info.title}: talk #{info.talk_order + 1} of week {info.week}, {when(info.talk_at)}"
 
 
 def status_embed(status: SignupStatus) -> discord.Embed:

@@ -10,7 +10,6 @@ from bot.services import papers
 from bot.services.papers import PaperFields
 from cogs._base import StaffCog
 from cogs.papers._render import mentions, talk_text
-from cogs.papers._views import tell_promoted
 
 MAX_CSV_BYTES = papers.MAX_IMPORT_BYTES
 
@@ -74,11 +73,8 @@ class PaperStaffCog(StaffCog):
         await interaction.response.send_message(
             f"Removed paper {number} — {info.title}. Told: {mentions(affected)}.", ephemeral=True
         )
-        for discord_id in affected:
-            await self.bot.send_dm(
-                discord_id,
-                f"Paper {number} — {info.title} was removed from the list by the staff; please `/signup paper` again.",
-            )
+        if affected:
+            self.bot.dispatcher.wake()  # their DMs were planned with the removal
         await self._log(interaction, f"removed paper {number}")
 
     @paper.command(name="assign", description="Place a presenter on a paper by hand")
@@ -94,7 +90,7 @@ class PaperStaffCog(StaffCog):
         await interaction.response.send_message(
             f"{member.mention} now presents {talk_text(info)}.", ephemeral=True
         )
-        await self.bot.send_dm(member.id, f"The staff assigned you to present {talk_text(info)}.")
+        self.bot.dispatcher.wake()  # their DM was planned with the assignment
         await self._log(interaction, f"assigned {member.mention} to paper {number}")
 
     @paper.command(name="unassign", description="Remove a presenter; the waitlist fills the slot")
@@ -107,10 +103,7 @@ class PaperStaffCog(StaffCog):
             + (f" Promoted from the waitlist: {promoted}." if promoted else ""),
             ephemeral=True,
         )
-        await self.bot.send_dm(
-            member.id, f"The staff removed you from paper {', '.join(map(str, result.papers))}."
-        )
-        await tell_promoted(self.bot, result.promotions)
+        self.bot.dispatcher.wake()  # their DM, and the promoted students', were planned with the change
         await self._log(
             interaction, f"unassigned {member.mention} from paper {', '.join(map(str, result.papers))}"
         )

@@ -7,12 +7,10 @@ from typing import Any
 
 import discord
 
-from bot.app import CourseBot
 from bot.services import papers
-from bot.services.papers import Promotion
 from cogs._base import guarded
 from cogs._render import bot_of, embed
-from cogs.papers._render import board_pages, talk_text
+from cogs.papers._render import board_pages
 
 
 class BoardPage(
@@ -95,20 +93,16 @@ class SwapAnswer(
             bot.services, offer_id=self.offer_id, discord_id=interaction.user.id, accept=self.accept
         )
         texts = {
-            "accepted": (
-                f"Swapped: you now present paper {result.from_paper}.",
-                f"<@{result.to_id}> accepted your swap: you now present paper {result.to_paper}.",
-            ),
-            "declined": ("Swap declined.", f"<@{result.to_id}> declined your swap offer."),
-            "expired": ("That offer has expired (offers last 24 hours).", None),
-            "cancelled": ("The papers in that offer changed hands since; the offer is cancelled.", None),
+            "accepted": f"Swapped: you now present paper {result.from_paper}.",
+            "declined": "Swap declined.",
+            "expired": "That offer has expired (offers last 24 hours).",
+            "cancelled": "The papers in that offer changed hands since; the offer is cancelled.",
         }
-        mine, theirs = texts[result.status]
-        await interaction.response.send_message(mine, ephemeral=True)
+        await interaction.response.send_message(texts[result.status], ephemeral=True)
+        if result.status in ("accepted", "declined"):
+            bot.dispatcher.wake()  # the one who offered is told by a DM planned with the answer
         if interaction.message is not None and interaction.message.flags.ephemeral is False:
             await interaction.message.edit(view=None)
-        if theirs:
-            await bot.send_dm(result.from_id, theirs)
 
 
 def swap_view(offer_id: int) -> discord.ui.View:
@@ -116,12 +110,3 @@ def swap_view(offer_id: int) -> discord.ui.View:
     view.add_item(SwapAnswer(offer_id, True))
     view.add_item(SwapAnswer(offer_id, False))
     return view
-
-
-async def tell_promoted(bot: CourseBot, promotions: tuple[Promotion, ...]) -> None:
-    """DM each student promoted from a waitlist."""
-    for promotion in promotions:
-        await bot.send_dm(
-            promotion.discord_id,
-            f"Good news: a slot opened and you moved up from the waitlist. You now present {talk_text(promotion.paper)}.",
-        )

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 import discord
 import pytest
 import simcord
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
-from bot.db.models import AttendanceRecord, AuditEntry, ExcuseRequest
+from bot.db.models import AbsenceWarning, AttendanceRecord, AuditEntry, ExcuseRequest, Notification
 from bot.services import attendance
 from cogs.attendance._lifecycle import SessionLifecycle
 from tests.conftest import seoul
@@ -69,10 +69,15 @@ async def restart(course: Course) -> None:
 
 
 async def open_checkin(course: Course, **options: object) -> str:
-    """`/ta attendance open` as the TA; returns the code it shows."""
+    """`/ta attendance open` as the TA; returns the code it shows (with rotation, the code on the
+    live message: the reply shows none)."""
     result = await course.members["ta"].slash(course.channel, "ta attendance open", **options)
     reply = one_line(result)
     assert reply.startswith("Check-in is open for ")
+    if options.get("rotate"):
+        assert CODE.findall(reply) == []
+        [code] = CODE.findall(course.channel.history()[-1].content)
+        return code
     [code] = CODE.findall(reply)
     return code
 
@@ -98,6 +103,15 @@ async def records(course: Course) -> list[tuple[int, str]]:
 async def audit_count(course: Course) -> int:
     async with course.bot.services.db.read() as session:
         return await session.scalar(select(func.count()).select_from(AuditEntry)) or 0
+
+
+async def wait_for_ta_log(course: Course, needle: str) -> list[str]:
+    """The ta-log lines once one contains `needle` (staff notes go out through the outbox)."""
+    deadline = time.perf_counter() + 5
+    while not any(needle in line for line in ta_log(course)) and time.perf_counter() < deadline:
+        await course.env.settle()
+        await asyncio.sleep(0.02)
+    return ta_log(course)
 
 
 async def wait_for_dms(course: Course, name: str, count: int) -> list[str]:
@@ -441,7 +455,8 @@ async def test_auto_close_posts_the_summary_and_warns(course: Course) -> None:
     await SessionLifecycle(course.bot).finish(session)  # what the scheduled job runs
     assert await attendance.open_now(course.bot.services) is None
     assert course.bot.scheduler.get_job(f"attendance:close:{session}") is None
-    assert ta_log(course)[-1] == "Check-in for Mon 2025-03-10 closed: 1 checked in."
+    summary = "Check-in for Mon 2025-03-10 closed: 1 checked in."
+    assert (await wait_for_ta_log(course, summary))[-1] == summary
     for name in ("bob", "carol"):
         assert (await wait_for_dms(course, name, 1))[-1] == (
             "Attendance notice: you have 1 absence in EECE695D. 3 or more absences mean an F; "
@@ -464,13 +479,21 @@ async def test_closing_by_hand_tells_the_staff_who_is_near_the_fail_line(course:
     closed = await course.members["ta"].slash(course.channel, "ta attendance close")
     assert one_line(closed) == "Check-in for Mon 2025-03-10 is closed."
     bob = course.members["bob"]
-    assert ta_log(course)[-1] == (
-        f"Check-in for Mon 2025-03-10 closed: 1 checked in.\nOne absence from the fail line: {bob.mention}"
-    )
+    note = f"⚠️ {bob.mention} is one absence from the fail line: 2 absences (3 mean an F)."
+    lines = await wait_for_ta_log(course, note)
+    assert "Check-in for Mon 2025-03-10 closed: 1 checked in." in lines
     assert (await wait_for_dms(course, "bob", 1))[-1].startswith(
         "Attendance notice: you have 2 absences in EECE695D."
     )
     assert len(dms(course, "bob")) == 1  # counts 1 and 2 reached together: one DM
+
+    # Wednesday bob is there: still one absence from the fail line, but the staff were told already
+    course.bot.clock.set(seoul(2025, 3, 12, 11, 0))
+    code = await open_checkin(course)
+    await checkin(course, "bob", code)
+    await course.members["ta"].slash(course.channel, "ta attendance close")
+    await wait_for_ta_log(course, "Check-in for Wed 2025-03-12 closed: 1 checked in.")
+    assert [line for line in ta_log(course) if bob.mention in line and "fail line" in line] == [note]
 
 
 async def test_resume_schedules_sessions_left_open(course: Course) -> None:
@@ -533,3 +556,105 @@ async def test_an_extra_session_on_a_day_without_a_lecture(course: Course) -> No
     assert await checkin(course, "alice", code) == "Checked in to the lecture of Tue 2025-03-11: present."
     [held] = await attendance.held_lectures(course.bot.services)
     assert held.extra and held.closes_at == seoul(2025, 3, 11, 14, 15)
+
+
+# ---- rotation: the reply points to the projector message ---------------------------------------
+async def test_with_rotation_the_reply_links_the_live_message_and_shows_no_code(course: Course) -> None:
+    result = await course.members["ta"].slash(course.channel, "ta attendance open", rotate=True)
+    reply = one_line(result)
+    live = course.channel.history()[-1]
+    assert CODE.findall(reply) == []  # a code read from the reply would stop working in 15 s
+    [code] = CODE.findall(live.content)
+    assert code not in reply
+    link = f"https://discord.com/channels/{course.guild.id}/{course.channel.id}/{live.id}"
+    assert reply.endswith(f"put that on the projector: {link}")
+    assert "The code changes every 15 s, so it is shown only on the live message" in reply
+    assert (await attendance.open_now(course.bot.services))[0].live_message_id == live.id  # type: ignore[index]
+
+    course.bot.clock.advance(timedelta(seconds=15))
+    await SessionLifecycle(course.bot).rotate(await session_id(course))
+    [now_shown] = CODE.findall(course.channel.history()[-1].content)
+    assert now_shown != code and now_shown not in reply
+    assert (await checkin(course, "alice", now_shown)).endswith("present.")
+
+
+# ---- opening hours after the lecture ended -----------------------------------------------------
+async def test_opening_hours_after_the_lecture_asks_first(course: Course) -> None:
+    course.bot.clock.set(seoul(2025, 3, 12, 16, 19))  # Wednesday; the lecture was 11:00–12:15
+    asked = await course.members["ta"].slash(course.channel, "ta attendance open", minutes=15)
+    start, end = int(seoul(2025, 3, 12, 11, 0).timestamp()), int(seoul(2025, 3, 12, 12, 15).timestamp())
+    assert one_line(asked) == (
+        f"It is after the lecture of Wed 2025-03-12 (<t:{start}:t>–<t:{end}:t>): it ended <t:{end}:R>, "
+        "so everyone who checks in now is marked late. Open check-in for it anyway?"
+    )
+    simcord.assert_responded(asked, component_custom_id="attextra:15:0")
+    assert await attendance.open_now(course.bot.services) is None
+    assert await attendance.held_lectures(course.bot.services) == []
+    assert not any("opened check-in" in line for line in ta_log(course))
+
+    await restart(course)  # the confirmation survives a restart, like the extra-session one
+    opened = await course.members["ta"].click(asked.response, label="Open check-in anyway")
+    reply = one_line(opened)
+    assert reply.startswith("Check-in is open for the lecture of Wed 2025-03-12 until ")
+    [code] = CODE.findall(reply)
+    assert await checkin(course, "alice", code) == (
+        "Checked in to the lecture of Wed 2025-03-12: late (more than 10 minutes after the start)."
+    )
+    [held] = await attendance.held_lectures(course.bot.services)
+    assert not held.extra and held.closes_at == seoul(2025, 3, 12, 16, 34)
+
+
+async def test_opening_within_the_grace_after_the_lecture_opens_at_once(course: Course) -> None:
+    course.bot.clock.set(seoul(2025, 3, 12, 12, 40))  # 25 minutes after the end: within 30
+    code = await open_checkin(course)
+    assert (await checkin(course, "bob", code)).endswith("late (more than 10 minutes after the start).")
+
+
+async def test_opening_long_before_the_lecture_asks_first(course: Course) -> None:
+    course.bot.clock.set(seoul(2025, 3, 12, 9, 0))
+    asked = await course.members["ta"].slash(course.channel, "ta attendance open", rotate=True)
+    text = one_line(asked)
+    assert text.startswith("It is well before the lecture of Wed 2025-03-12 (")
+    assert text.endswith("Open check-in for it anyway?")
+    simcord.assert_responded(asked, component_custom_id="attextra:10:1")
+    assert await attendance.open_now(course.bot.services) is None
+    opened = await course.members["ta"].click(asked.response, label="Open check-in anyway")
+    assert one_line(opened).startswith("Check-in is open for the lecture of Wed 2025-03-12 until ")
+    assert CODE.findall(one_line(opened)) == []  # rotating: the code is on the live message only
+    assert CODE.findall(course.channel.history()[-1].content)
+
+
+# ---- staff notes and DMs go through the outbox -------------------------------------------------
+async def test_the_excuse_decision_dm_waits_for_the_dispatcher(course: Course) -> None:
+    await course.members["alice"].slash(course.channel, "excuse", date="2025-03-05", reason="fever")
+    shown = await review(course)
+    woken: list[float] = []
+    course.bot.dispatcher.wake = lambda delay=0.0: woken.append(delay)  # type: ignore[method-assign]
+    await course.members["ta"].click(shown.response, label="Approve #1")
+    await course.env.settle()
+    assert woken and dms(course, "alice") == []  # planned, not sent by the button
+    await course.bot.dispatcher.run()
+    await course.bot.dispatcher.run()  # running again sends nothing twice
+    assert dms(course, "alice") == [
+        "Your excuse request for the lecture of Wed 2025-03-05 was approved by the staff."
+    ]
+
+
+async def test_start_up_reports_a_close_an_older_version_left_unreported(course: Course) -> None:
+    await register_early(course, "bob")
+    code = await open_checkin(course)
+    await checkin(course, "alice", code)
+    course.bot.dispatcher.wake = lambda delay=0.0: None  # type: ignore[method-assign]
+    await course.members["ta"].slash(course.channel, "ta attendance close")
+    async with course.bot.services.db.write() as session:  # the close as an older version left it
+        await session.execute(delete(Notification))
+        await session.execute(delete(AbsenceWarning))
+    await restart(course)
+    await SessionLifecycle(course.bot).catch_up()  # what the start-up job runs, once members are known
+    lines = await wait_for_ta_log(course, "(Reported at start-up")
+    assert lines[-1].startswith("Check-in for Mon 2025-03-10 closed: 1 checked in. (Reported at start-up")
+    assert (await wait_for_dms(course, "bob", 1))[-1].startswith("Attendance notice: you have 1 absence")
+    await SessionLifecycle(course.bot).catch_up()  # once only
+    await course.env.settle()
+    assert len([line for line in ta_log(course) if "closed: 1 checked in" in line]) == 1
+    assert len(dms(course, "bob")) == 1

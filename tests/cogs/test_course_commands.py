@@ -114,6 +114,8 @@ async def test_register_and_correct(course: Course) -> None:
         ("abc", "Bob Lee", "is not a valid student id"),
         ("20251234", "<@&1234> Bob", "cannot contain mentions"),
         ("20251234", "B" * 101, "1–100 characters"),
+        ("20251234", "\u3164", "A name needs at least one visible letter, digit or symbol"),
+        ("20251234", "\u115f\u1160 \u2060", "A name needs at least one visible letter, digit or symbol"),
     ],
 )
 async def test_register_bad_input_gets_one_line(

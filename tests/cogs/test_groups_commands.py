@@ -158,12 +158,15 @@ async def test_list_counts_students_without_a_group(course: Course) -> None:
         ),
         ("bob", "group create", {"name": "<@123> hack"}, "cannot contain mentions"),
         ("bob", "group create", {"name": "x" * 41}, "A group name must be 1–40 characters."),
+        ("bob", "group create", {"name": "\u3164\u3164"}, "A group name needs at least one visible"),
+        ("bob", "group create", {"name": "\u2800 \u200b\u0301"}, "A group name needs at least one visible"),
         ("bob", "group join", {"code": "ZZZZZZ"}, "No group has the invite code `ZZZZZZ`."),
         ("alice", "group invite", {"member": "alice"}, "You cannot invite yourself."),
         ("alice", "group invite", {"member": "carol"}, "They are already in a group."),
         ("bob", "group invite", {"member": "alice"}, "You are not in a group; `/group create` first."),
         ("bob", "group leave", {}, "You are not in a group."),
         ("alice", "group title", {"text": "x" * 201}, "A project title must be 1–200 characters."),
+        ("alice", "group title", {"text": "\uffa0\ufeff"}, "A project title needs at least one visible"),
         ("bob", "group title", {"text": "Ours"}, "You are not in a group"),
     ],
 )
@@ -567,3 +570,20 @@ async def test_without_manage_channels_the_group_still_forms(
         await course.members["alice"].slash(course.channel, "group leave")
         await course.members["bob"].slash(course.channel, "group leave")
         assert len(ta_log(course)) == at_start + 1
+
+
+async def test_autofill_dms_go_through_the_outbox_once_each(course: Course) -> None:
+    course.add("dave")
+    plan = await autofill_plan(course)
+    woken: list[float] = []
+    course.bot.dispatcher.wake = lambda delay=0.0: woken.append(delay)  # type: ignore[method-assign]
+    done = await course.members["ta"].click(plan, label="Confirm")
+    assert one_line(done) == "Done: 4 students placed in 2 groups."
+    await course.env.settle()
+    assert woken == [0.0]
+    assert all(dms(course, name) == [] for name in ("alice", "bob", "carol", "dave"))
+    await course.bot.dispatcher.run()
+    await course.bot.dispatcher.run()  # again: nothing twice
+    for name in ("alice", "bob", "carol", "dave"):
+        [dm] = dms(course, name)
+        assert dm.content.startswith("The staff placed you in project group Team ")

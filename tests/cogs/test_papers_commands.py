@@ -528,3 +528,17 @@ async def test_schedule_of_a_talk_week_lists_the_talks_in_order_with_presenters(
         f"3. {stamp(2025, 5, 7, 11, 50, style='t')} · paper 6 — AWQ: Activation-aware Weight Quantization for "
         f"LLM Compression and Acceleration · {bob}",
     ]
+
+
+async def test_the_promotion_dm_goes_through_the_outbox(listed: Course) -> None:
+    for name in ("alice", "bob", "carol"):
+        await signup(listed, name, 4)  # carol waits
+    woken: list[float] = []
+    listed.bot.dispatcher.wake = lambda delay=0.0: woken.append(delay)  # type: ignore[method-assign]
+    await listed.members["alice"].slash(listed.channel, "signup withdraw")
+    await listed.env.settle()
+    assert woken == [0.0] and dms(listed, "carol") == []  # planned with the withdrawal, not sent by it
+    await listed.bot.dispatcher.run()
+    await listed.bot.dispatcher.run()
+    [dm] = dms(listed, "carol")
+    assert dm.content.startswith("Good news: a slot opened and you moved up from the waitlist.")

@@ -240,6 +240,23 @@ async def test_bad_deadlines_get_one_line_and_change_nothing(course: Course) -> 
     assert await snapshot(course) == before
 
 
+async def test_absurd_reminder_offsets_get_one_line_and_change_nothing(course: Course) -> None:
+    """Offsets are bounded at 366 days: "999999d" once crashed the planning, a 20-digit one the parsing."""
+    before = await snapshot(course)
+    longest = "Reminders: '{}' is more than 366 days, the longest an offset can be."
+    for remind in ("999999d", "99999999999999999999d", "367d", "8785h", "1d,527041m"):
+        options = {"key": "quiz1", "title": "Quiz 1", "due": "2025-03-12 11:00", "remind": remind}
+        reason = longest.format(remind.split(",")[-1])
+        assert one_line(await slash(course, "ta", "ta deadline add", **options)) == reason
+    assert await snapshot(course) == before
+    far = {"key": "final", "title": "Final", "due": "2026-03-12 11:00", "remind": "366d,8784h,527040m"}
+    added = await slash(course, "ta", "ta deadline add", **far)
+    assert (
+        one_line(added) == f"Deadline `final`: Final, due {when(2026, 3, 12, 11, 0)}; reminders 366d before."
+    )
+    assert len(await rows(course, "deadline:final:366d:")) == 2  # the post and the DMs
+
+
 async def test_a_student_cannot_manage_deadlines_or_office_hours(course: Course) -> None:
     """Discord hides /ta from students; one whose server role grants Manage Server sees it, and the
     bot still refuses, on its own side."""

@@ -14,20 +14,23 @@ Only aiohttp and the standard library are used. Everything runs on 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
+import copy
 import inspect
 import json
+import random
 import re
 import secrets
 import time
 import uuid
 import zlib
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from typing import Any, ClassVar, TypeVar, cast
 
 from aiohttp import BodyPartReader, WSMsgType, web
+from discord_schema import request_problems
 
 __all__ = [
     "FakeChannel",
@@ -38,6 +41,7 @@ __all__ = [
     "FakeUser",
     "InteractionResult",
     "RequestRecord",
+    "RestFaults",
 ]
 
 API = "/api/v10"
@@ -47,6 +51,10 @@ ALL_PERMISSIONS = (1 << 51) - 1
 # view channel, send messages, embed links, attach files, read history, add reactions, use app commands
 DEFAULT_PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 14) | (1 << 15) | (1 << 16) | (1 << 6) | (1 << 31)
 EPHEMERAL, LOADING = 1 << 6, 1 << 7
+GUILD_MEMBERS_INTENT = 1 << 1  # privileged: the app's Server Members Intent switch
+RAW_BODY = web.RequestKey(
+    "raw_body", object
+)  # a multipart payload_json as sent, before attachments are filled
 Json = dict[str, Any]
 
 
@@ -86,6 +94,8 @@ class FakeRole:
     position: int = 0
     managed: bool = False
     color: int = 0
+    mentionable: bool = False
+    hoist: bool = False
 
     def payload(self) -> Json:
         return {
@@ -95,9 +105,9 @@ class FakeRole:
             "position": self.position,
             "color": self.color,
             "colors": {"primary_color": self.color},
-            "hoist": False,
+            "hoist": self.hoist,
             "managed": self.managed,
-            "mentionable": False,
+            "mentionable": self.mentionable,
             "icon": None,
             "unicode_emoji": None,
             "flags": 0,
@@ -116,6 +126,12 @@ class FakeChannel:
     position: int = 0
     topic: str | None = None
     recipient: FakeUser | None = None
+    # permission overwrites as Discord returns them: {"id", "type" (0 role, 1 member), "allow", "deny"}
+    overwrites: list[Json] = field(default_factory=list)
+
+    def overwrite(self, target_id: int) -> Json | None:
+        """The overwrite for a role or member id, if any."""
+        return next((o for o in self.overwrites if o["id"] == str(target_id)), None)
 
     def payload(self) -> Json:
         if self.type == 1:
@@ -135,7 +151,7 @@ class FakeChannel:
             "parent_id": str(self.parent_id) if self.parent_id else None,
             "topic": self.topic,
             "nsfw": False,
-            "permission_overwrites": [],
+            "permission_overwrites": [dict(o) for o in self.overwrites],
             "rate_limit_per_user": 0,
             "last_message_id": None,
             "flags": 0,
@@ -301,6 +317,61 @@ class InteractionResult:
         return ([self.original] if self.original else []) + self.followups
 
 
+@dataclass
+class RestFaults:
+    """Faults for message sends (``POST /channels/{id}/messages``: DMs and channel posts; nothing
+    else), set with ``fd.faults = RestFaults(...)``. A ``share`` of sends is answered with one of
+    ``statuses`` and a ``hang_share`` is held ``hang_seconds`` before any answer (past a client's
+    timeout). Either happens before the message is stored or, for a ``stored_share`` of them, after
+    it (a 502 from a proxy whose backend did the work; an answer lost on the way back), so only the
+    nonce keeps a retry from showing twice. Seeded: the same seed draws the same faults for the same
+    sequence of sends. ``injected`` counts what was done, by status ("500", ...) and "hang", each
+    also with " stored" when the message was stored. ``max_hangs`` caps the hangs (each costs a
+    sequential sender its whole timeout)."""
+
+    share: float = 0.0
+    statuses: tuple[int, ...] = (500, 502, 503)
+    hang_share: float = 0.0
+    hang_seconds: float = 30.0
+    max_hangs: int | None = None
+    stored_share: float = 0.5
+    seed: int = 0
+    injected: Counter[str] = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        self._random = random.Random(self.seed)
+        self._released = asyncio.Event()
+
+    async def hang(self) -> None:
+        """Hold a send for ``hang_seconds``, or until ``release``."""
+        try:
+            await asyncio.wait_for(self._released.wait(), self.hang_seconds)
+        except TimeoutError:
+            pass
+
+    def release(self) -> None:
+        """End every hang now and all later ones at once (``FakeDiscord.stop`` does it too)."""
+        self._released.set()
+
+    def draw(self) -> tuple[int | str, bool] | None:
+        """The fault for the next send: (status or "hang", stored first?), or None for none."""
+        roll = self._random.random()
+        hangs = self.injected["hang"] + self.injected["hang stored"]
+        if roll < self.hang_share and (self.max_hangs is None or hangs < self.max_hangs):
+            fault: int | str = "hang"
+        elif roll < self.hang_share + self.share:
+            fault = self._random.choice(self.statuses)
+        else:
+            return None
+        stored = self._random.random() < self.stored_share
+        self.injected[f"{fault}{' stored' if stored else ''}"] += 1
+        return fault, stored
+
+    @property
+    def total(self) -> int:
+        return sum(self.injected.values())
+
+
 class _ApiError(Exception):
     def __init__(
         self,
@@ -340,6 +411,7 @@ class _Conn:
         self.ws = ws
         self.queue: asyncio.Queue[str] = asyncio.Queue()
         self.zlib = zlib.compressobj() if zlib_stream else None
+        self.transport: asyncio.BaseTransport | None = None  # the TCP connection, for `drop_gateway`
 
     def send(self, op: int, d: Any) -> None:
         self.queue.put_nowait(json.dumps({"op": op, "d": d, "s": None, "t": None}))
@@ -353,6 +425,8 @@ T = TypeVar("T")
 class FakeDiscord:
     """The fake server. ``await start()``, build guilds with ``add_*``, drive the bot with ``invoke_*``."""
 
+    instances: ClassVar[list[FakeDiscord]] = []  # every fake made in this process (the e2e tests check each)
+
     def __init__(
         self,
         *,
@@ -363,8 +437,15 @@ class FakeDiscord:
         interaction_deadline: float | None = None,
         heartbeat_interval_ms: int = 41250,
         nonce_window: float = 300.0,
+        validate_schema: bool = True,
+        members_intent_allowed: bool = True,
     ) -> None:
         self.token = token  # if set, REST and IDENTIFY must use it
+        # False: like an app whose Server Members intent is off, IDENTIFY with GUILD_MEMBERS closes 4014
+        self.members_intent_allowed = members_intent_allowed
+        self.validate_schema = validate_schema  # bodies checked against Discord's OpenAPI description
+        self.schema_violations: list[str] = []
+        FakeDiscord.instances.append(self)
         self.bot_permissions = bot_permissions
         self.rate_limit_per_second = rate_limit_per_second
         self.interaction_deadline = interaction_deadline  # e.g. 3.0 like Discord; None = no deadline
@@ -378,6 +459,8 @@ class FakeDiscord:
         self.application_id = self.bot_user.id
         self.owner = self.add_user("owner")
         self.dm_closed: set[int] = set()
+        self.faults: RestFaults | None = None  # injected into message sends (see RestFaults)
+        self.nonce_repeats = 0  # sends Discord dropped as a repeat of a nonce: stored once, shown once
         self.commands: dict[int | None, list[Json]] = {}  # guild id (None = global) -> synced commands
         self.requests: list[RequestRecord] = []
         self.files: dict[int, bytes] = {}  # attachment id -> bytes
@@ -386,6 +469,10 @@ class FakeDiscord:
         self.presence: Json | None = None
         self.ready_count = 0
         self.gateway_connections = 0
+        self.gateway_refused = 0  # connection attempts refused while ``gateway_down``
+        self.resumes = 0  # RESUMEs accepted (a re-IDENTIFY counts in ``ready_count`` instead)
+        self._gateway_down = False
+        self._closing: set[asyncio.Task[Any]] = set()
         self._messages: dict[int, Json] = {}
         self._dm_channels: dict[int, FakeChannel] = {}
         self._nonces: dict[tuple[int, int, str], tuple[float, Json]] = {}
@@ -412,6 +499,10 @@ class FakeDiscord:
         self.port = self._runner.addresses[0][1]
 
     async def stop(self) -> None:
+        if self.faults is not None:
+            self.faults.release()  # a hung send must not hold up the shutdown
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
         if self._conn is not None:
             await self._conn.ws.close()
         if self._runner is not None:
@@ -469,9 +560,13 @@ class FakeDiscord:
         permissions: int = 0,
         managed: bool = False,
         color: int = 0,
+        mentionable: bool = False,
+        hoist: bool = False,
     ) -> FakeRole:
         g = self.guild(guild)
-        role = FakeRole(self.next_id(), g.id, name, permissions, len(g.roles), managed, color)
+        role = FakeRole(
+            self.next_id(), g.id, name, permissions, len(g.roles), managed, color, mentionable, hoist
+        )
         g.roles[role.id] = role
         self._emit_if_ready("GUILD_ROLE_CREATE", {"guild_id": str(g.id), "role": role.payload()})
         return role
@@ -484,14 +579,38 @@ class FakeDiscord:
         type: int = 0,
         parent: FakeChannel | None = None,
         topic: str | None = None,
+        overwrites: Iterable[Json] = (),
     ) -> FakeChannel:
+        """Add a channel; ``overwrites`` are overwrite objects (``id``, ``type``, ``allow``, ``deny``)."""
         g = self.guild(guild)
         ch = FakeChannel(
             self.next_id(), name, type, g.id, parent.id if parent else None, len(g.channels), topic
         )
+        for o in overwrites:
+            self._put_overwrite(ch, *_overwrite_fields(o))
         g.channels[ch.id] = self.channels[ch.id] = ch
         self._emit_if_ready("CHANNEL_CREATE", ch.payload())
         return ch
+
+    def set_overwrite(
+        self,
+        channel: FakeChannel | int,
+        target: FakeRole | FakeMember | FakeUser,
+        *,
+        allow: int = 0,
+        deny: int = 0,
+    ) -> None:
+        """Set a channel's permission overwrite for a role or member, as a server admin would
+        (CHANNEL_UPDATE is dispatched once the bot is connected)."""
+        ch = self._chan(channel)
+        kind = 0 if isinstance(target, FakeRole) else 1
+        self._put_overwrite(ch, target.id, kind, allow, deny)
+        self._emit_if_ready("CHANNEL_UPDATE", ch.payload())
+
+    @staticmethod
+    def _put_overwrite(ch: FakeChannel, target_id: int, kind: int, allow: int, deny: int) -> None:
+        entry = {"id": str(target_id), "type": kind, "allow": str(allow), "deny": str(deny)}
+        ch.overwrites = [o for o in ch.overwrites if o["id"] != str(target_id)] + [entry]
 
     def add_member(
         self,
@@ -720,6 +839,36 @@ class FakeDiscord:
         if self._conn is not None:
             self._conn.send(7 if resume else 9, None if resume else False)
 
+    @property
+    def gateway_down(self) -> bool:
+        """An outage: setting it True drops the bot's gateway connection (close code 4000, which
+        discord.py reconnects after) and refuses new ones (HTTP 503 before the websocket handshake,
+        counted in ``gateway_refused``); discord.py retries with exponential backoff (up to 2, 4,
+        8, ... s). Setting it False lets the next attempt connect and RESUME."""
+        return self._gateway_down
+
+    @gateway_down.setter
+    def gateway_down(self, down: bool) -> None:
+        self._gateway_down = down
+        if down and self._conn is not None:
+            conn, self._conn = self._conn, None
+            task = asyncio.get_running_loop().create_task(
+                conn.ws.close(code=4000, message=b"gateway unavailable")
+            )
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    def drop_gateway(self, resume: bool = True) -> None:
+        """Cut the gateway connection as a network failure does: no close frame, the TCP connection
+        just ends (discord.py sees 1006 and reconnects). With ``resume`` the session survives and the
+        bot's RESUME replays every event it missed (counted in ``resumes``); without, the session is
+        gone: its RESUME gets op 9, it IDENTIFYs again, and events sent while it was away are lost."""
+        conn, self._conn = self._conn, None
+        if not resume:
+            self._session_id = uuid.uuid4().hex  # a session nobody knows: RESUME is refused
+        if conn is not None and conn.transport is not None:
+            conn.transport.abort()
+
     def _actor_of(self, payload: Json) -> FakeUser:
         raw = payload["member"]["user"] if "member" in payload else payload["user"]
         return self.users[int(raw["id"])]
@@ -842,11 +991,15 @@ class FakeDiscord:
             self._emit(event, data)
 
     async def _h_gateway(self, request: web.Request) -> web.WebSocketResponse:
+        if self._gateway_down:
+            self.gateway_refused += 1
+            raise web.HTTPServiceUnavailable(text="gateway unavailable")
         ws = web.WebSocketResponse(max_msg_size=0)
         await ws.prepare(request)
         # discord.py asks for compress=zlib-stream (or zstd-stream when zstd is importable). zlib is honoured;
         # for anything else we send text frames, which discord.py always accepts uncompressed.
         conn = _Conn(ws, request.query.get("compress") == "zlib-stream")
+        conn.transport = request.transport
         self.gateway_connections += 1
         writer = asyncio.create_task(self._writer(conn))
         conn.send(10, {"heartbeat_interval": self.heartbeat_interval_ms})
@@ -881,6 +1034,9 @@ class FakeDiscord:
             if self.token is not None and d.get("token") != self.token:
                 await conn.ws.close(code=4004, message=b"Authentication failed.")
                 return
+            if not self.members_intent_allowed and int(d.get("intents") or 0) & GUILD_MEMBERS_INTENT:
+                await conn.ws.close(code=4014, message=b"Disallowed intent(s).")
+                return
             self.identify_payload, self._conn = d, conn
             self._session_id, self._seq = uuid.uuid4().hex, 0
             self._backlog.clear()
@@ -910,6 +1066,7 @@ class FakeDiscord:
                 conn.send(9, False)
                 return
             self._conn = conn
+            self.resumes += 1
             for seq, text in list(self._backlog):
                 if seq > (d.get("seq") or 0):
                     conn.queue.put_nowait(text)
@@ -972,6 +1129,7 @@ class FakeDiscord:
             if handler is None:
                 raise _ApiError(404, 0, "404: Not Found")
             body = await self._read_body(request)
+            self._check_schema(request, path, body)
             out = handler(request, body)
             out = await out if inspect.isawaitable(out) else out
             resp = web.Response(status=204) if out is None else _json(out)
@@ -985,6 +1143,16 @@ class FakeDiscord:
             RequestRecord(request.method, path, resp.status, body, dict(request.query), handler is None)
         )
         return resp
+
+    def _check_schema(self, request: web.Request, path: str, body: Any) -> None:
+        """Refuse, as Discord does (400, 50035), a body that Discord's own OpenAPI schema refuses, and
+        record it in ``schema_violations`` (the e2e tests fail on any)."""
+        if not self.validate_schema:
+            return
+        problems = request_problems(request.method, path, request.get(RAW_BODY, body))
+        if problems:
+            self.schema_violations.extend(problems)
+            raise _ApiError(400, 50035, "Invalid Form Body", {"_errors": [{"message": p} for p in problems]})
 
     def _check_rate_limit(self, path: str) -> None:
         """Global limit (interaction/webhook routes are exempt, like on Discord)."""
@@ -1019,6 +1187,7 @@ class FakeDiscord:
                     continue
                 if part.name == "payload_json":
                     payload = json.loads(await part.text())
+                    request[RAW_BODY] = copy.deepcopy(payload)  # as sent, for the schema check
                 elif part.name and part.name.startswith("files["):
                     blob = bytes(await part.read())
                     uploads[int(part.name[6:-1])] = (
@@ -1085,6 +1254,9 @@ class FakeDiscord:
             ("DELETE", "/webhooks/{app}/{token}/messages/{mid}", self._h_webhook_message),
             ("GET", "/channels/{cid}", lambda r, b: self._c(r).payload()),
             ("DELETE", "/channels/{cid}", self._h_delete_channel),
+            ("PATCH", "/channels/{cid}", self._h_edit_channel),
+            ("PUT", "/channels/{cid}/permissions/{oid}", self._h_channel_permission),
+            ("DELETE", "/channels/{cid}/permissions/{oid}", self._h_channel_permission),
             ("POST", "/channels/{cid}/typing", lambda r, b: None),
             ("GET", "/channels/{cid}/messages", self._h_history),
             ("POST", "/channels/{cid}/messages", self._h_send),
@@ -1100,6 +1272,7 @@ class FakeDiscord:
             ("POST", "/guilds/{gid}/channels", self._h_create_channel),
             ("GET", "/guilds/{gid}/roles", lambda r, b: [x.payload() for x in self._g(r).roles.values()]),
             ("POST", "/guilds/{gid}/roles", self._h_create_role),
+            ("PATCH", "/guilds/{gid}/roles/{rid}", self._h_edit_role),
             ("GET", "/guilds/{gid}/members", self._h_list_members),
             ("GET", gm, lambda r, b: self._m(r).payload()),
             ("PATCH", gm, self._h_edit_member),
@@ -1329,6 +1502,23 @@ class FakeDiscord:
         return None
 
     async def _h_send(self, r: web.Request, body: Any) -> Any:
+        fault = self.faults.draw() if self.faults is not None else None
+        if fault is None:
+            return self._send(r, body)
+        assert self.faults is not None
+        kind, stored = fault
+        if kind == "hang":
+            if not stored:
+                await self.faults.hang()
+                return self._send(r, body)
+            msg = self._send(r, body)
+            await self.faults.hang()
+            return msg
+        if stored:
+            self._send(r, body)
+        raise _ApiError(int(kind), 0, f"{kind}: injected by RestFaults")
+
+    def _send(self, r: web.Request, body: Any) -> Json:
         ch, body = self._c(r), body or {}
         if ch.type == 1 and ch.recipient is not None and ch.recipient.id in self.dm_closed:
             raise _ApiError(403, 50007, "Cannot send messages to this user")
@@ -1336,6 +1526,7 @@ class FakeDiscord:
         if body.get("nonce") is not None and body.get("enforce_nonce"):
             seen = self._nonces.get(key)
             if seen and time.monotonic() - seen[0] < self.nonce_window:
+                self.nonce_repeats += 1  # dropped: the message shows once
                 return seen[1]
         msg = self._store_message(ch, body, self.bot_user)
         if body.get("nonce") is not None and body.get("enforce_nonce"):
@@ -1378,10 +1569,63 @@ class FakeDiscord:
     async def _h_create_channel(self, r: web.Request, body: Any) -> Any:
         g, body = self._g(r), body or {}
         parent = self.channels.get(int(body["parent_id"])) if body.get("parent_id") else None
+        overwrites = body.get("permission_overwrites") or []
+        for o in overwrites:
+            self._overwrite_target(g, int(o["id"]), int(o.get("type") or 0))
         ch = self.add_channel(
-            g, body["name"], type=int(body.get("type") or 0), parent=parent, topic=body.get("topic")
+            g,
+            body["name"],
+            type=int(body.get("type") or 0),
+            parent=parent,
+            topic=body.get("topic"),
+            overwrites=overwrites,
         )
         return ch.payload()
+
+    def _overwrite_target(self, g: FakeGuild, target_id: int, kind: int) -> None:
+        """Refuse an overwrite for a role or member the guild does not have, as Discord does."""
+        if kind == 0 and target_id not in g.roles:
+            raise _ApiError(404, 10011, "Unknown Role")
+        if kind == 1 and target_id not in g.members:
+            raise _ApiError(404, 10007, "Unknown Member")
+
+    async def _h_edit_channel(self, r: web.Request, body: Any) -> Any:
+        ch, body = self._c(r), body or {}
+        if ch.guild_id is None:
+            raise _ApiError(403, 50003, "Cannot execute action on a DM channel")
+        g = self.guilds[ch.guild_id]
+        if "permission_overwrites" in body:
+            overwrites = body["permission_overwrites"] or []
+            for o in overwrites:
+                self._overwrite_target(g, int(o["id"]), int(o.get("type") or 0))
+            ch.overwrites = []
+            for o in overwrites:
+                self._put_overwrite(ch, *_overwrite_fields(o))
+        for key in ("name", "topic", "position"):
+            if key in body:
+                setattr(ch, key, body[key])
+        if "parent_id" in body:
+            ch.parent_id = int(body["parent_id"]) if body["parent_id"] else None
+        self._emit("CHANNEL_UPDATE", ch.payload())
+        return ch.payload()
+
+    async def _h_channel_permission(self, r: web.Request, body: Any) -> Any:
+        ch, body = self._c(r), body or {}
+        if ch.guild_id is None:
+            raise _ApiError(403, 50003, "Cannot execute action on a DM channel")
+        raw = r.match_info["oid"]
+        if not raw.isdigit():
+            raise _ApiError(404, 10009, "Unknown Overwrite")
+        if r.method == "PUT":
+            kind = int(body.get("type") or 0)
+            self._overwrite_target(self.guilds[ch.guild_id], int(raw), kind)
+            self._put_overwrite(ch, int(raw), kind, int(body.get("allow") or 0), int(body.get("deny") or 0))
+        else:
+            if ch.overwrite(int(raw)) is None:
+                raise _ApiError(404, 10009, "Unknown Overwrite")
+            ch.overwrites = [o for o in ch.overwrites if o["id"] != raw]
+        self._emit("CHANNEL_UPDATE", ch.payload())
+        return None
 
     async def _h_delete_channel(self, r: web.Request, body: Any) -> Any:
         ch = self._c(r)
@@ -1399,7 +1643,21 @@ class FakeDiscord:
             body.get("name") or "new role",
             permissions=int(body.get("permissions") or 0),
             color=int(body.get("color") or 0),
+            mentionable=bool(body.get("mentionable")),
+            hoist=bool(body.get("hoist")),
         )
+        return role.payload()
+
+    async def _h_edit_role(self, r: web.Request, body: Any) -> Any:
+        g, body = self._g(r), body or {}
+        role: FakeRole = self._find(g.roles, r, "rid", 10011, "Unknown Role")
+        for key in ("name", "mentionable", "hoist"):
+            if body.get(key) is not None:
+                setattr(role, key, body[key])
+        for key in ("permissions", "color"):
+            if body.get(key) is not None:
+                setattr(role, key, int(body[key]))
+        self._emit("GUILD_ROLE_UPDATE", {"guild_id": str(g.id), "role": role.payload()})
         return role.payload()
 
     async def _h_list_members(self, r: web.Request, body: Any) -> Any:
@@ -1439,6 +1697,11 @@ def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -
         status=status,
         headers={"Content-Type": "application/json", **(headers or {})},
     )
+
+
+def _overwrite_fields(o: Json) -> tuple[int, int, int, int]:
+    """(id, type, allow, deny) of an overwrite object; allow/deny may be integers or digit strings."""
+    return int(o["id"]), int(o.get("type") or 0), int(o.get("allow") or 0), int(o.get("deny") or 0)
 
 
 def _validate_message(body: Json) -> None:

@@ -280,3 +280,41 @@ async def test_wrong_token_is_rejected() -> None:
             await bot.start("wrong-token")
         await bot.close()
         assert [(r.path, r.status) for r in fd.requests] == [("/users/@me", 401)]
+
+
+# ---- Discord's own schema ---------------------------------------------------------------------------
+@pytest.mark.schema_violations_expected
+async def test_a_body_discord_refuses_is_refused_and_recorded(world: World) -> None:
+    """Negative control: an embed title over Discord's 256 characters never reaches a channel."""
+    channel = world.bot.get_channel(world.channel.id)
+    assert isinstance(channel, discord.TextChannel)
+    with pytest.raises(discord.HTTPException) as raised:
+        await channel.send(embed=discord.Embed(title="x" * 257))
+    assert raised.value.status == 400 and raised.value.code == 50035
+    assert world.fd.messages(world.channel) == []
+    assert any("embeds/0/title" in line and "maxLength=256" in line for line in world.fd.schema_violations)
+
+
+@pytest.mark.schema_violations_expected
+async def test_an_oversized_reply_is_refused() -> None:
+    async with FakeDiscord() as fd, aiohttp.ClientSession() as http:
+        async with http.post(
+            fd.api_base + "/interactions/1/token/callback",
+            json={"type": 4, "data": {"content": "x" * 2001, "flags": 64}},
+        ) as resp:
+            assert resp.status == 400 and (await resp.json())["code"] == 50035
+        assert fd.schema_violations and "data/content" in fd.schema_violations[0]
+
+
+def test_valid_bodies_pass_and_snowflakes_may_be_integers() -> None:
+    from discord_schema import operation_of, request_problems
+
+    assert request_problems("POST", "/channels/1/messages", {"content": "hi", "nonce": "cb1"}) == []
+    assert request_problems("POST", "/channels/1/messages", {"message_reference": {"message_id": 12}}) == []
+    assert request_problems("POST", "/channels/1/messages", {"message_reference": {"message_id": "x1"}})
+    assert request_problems("PATCH", "/channels/1/messages/2", {"embeds": [{"title": "t" * 257}]})
+    assert request_problems("GET", "/users/@me", None) == []
+    assert operation_of("POST", "/users/@me/channels") == "/users/@me/channels"
+    assert operation_of("PATCH", "/webhooks/1/t/messages/@original") == (
+        "/webhooks/{webhook_id}/{webhook_token}/messages/@original"
+    )

@@ -28,46 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bot_process import clean_env, fake_token, start_bot
+from bot_process import MANAGE_GUILD, clean_env, course_config, fake_token, start_bot
 from fake_discord import FakeChannel, FakeDiscord, FakeGuild, FakeMember
 
-ROOT = Path(__file__).resolve().parents[2]
-MANAGE_GUILD = 1 << 5
 READY_TIMEOUT = 30.0
-
-
-def course_config(
-    fd: FakeDiscord, guild: FakeGuild, *, dm_per_second: float, deadlines: list[dict[str, str]]
-) -> str:
-    """config.toml pointed at the fake, with the DM pace and extra deadlines."""
-    text = (ROOT / "config.toml").read_text(encoding="utf-8")
-    values = {
-        "guild_id": str(guild.id),
-        "sync_commands": "true",
-        "api_base": f'"{fd.api_base}"',
-        "gateway_url": f'"{fd.gateway_url}"',
-    }
-    header = re.search(r"^\[discord\][ \t]*(#.*)?$", text, re.MULTILINE)
-    assert header is not None
-    following = re.compile(r"^\[", re.MULTILINE).search(text, header.end())
-    end = following.start() if following else len(text)
-    section = text[header.end() : end]
-    for key, value in values.items():
-        section, count = re.subn(
-            rf"^({re.escape(key)}[ \t]*=[ \t]*)[^#\n]*?([ \t]*(#.*)?)$",
-            lambda m, v=value: f"{m.group(1)}{v}{m.group(2)}",
-            section,
-            flags=re.MULTILINE,
-        )
-        assert count == 1, key
-    text = text[: header.end()] + section + text[end:]
-    text, count = re.subn(
-        r"^dm_per_second[ \t]*=[ \t]*[0-9.]+", f"dm_per_second = {dm_per_second}", text, flags=re.MULTILINE
-    )
-    assert count == 1
-    for deadline in deadlines:
-        text += "\n[[deadlines]]\n" + "".join(f'{key} = "{value}"\n' for key, value in deadline.items())
-    return text
 
 
 class InFlight:

@@ -36,7 +36,7 @@ async def hold(
     for student in present:
         await attendance.check_in(services, discord_id=student, discord_name=None, joined_at=EARLY, code=code)
     services.clock.set(at_lecture(day, 10))
-    return await attendance.close_session(services, actor_id=TA, session_id=info.id)
+    return (await attendance.close_session(services, actor_id=TA, session_id=info.id)).session
 
 
 async def mark(services: Services, student: int, day: date, status: str) -> None:

@@ -117,7 +117,7 @@ async def test_opening_twice_is_a_conflict(services: Services) -> None:
 async def test_close_ends_check_in_and_closing_again_is_a_conflict(services: Services) -> None:
     info, code = await open_lecture(services)
     services.clock.advance(timedelta(minutes=4))
-    closed = await attendance.close_session(services, actor_id=TA)
+    closed = (await attendance.close_session(services, actor_id=TA)).session
     assert closed.id == info.id and closed.closed_at == services.now()
     assert await attendance.open_now(services) is None
     with pytest.raises(NotAllowed, match="No check-in is open"):
@@ -136,7 +136,7 @@ async def test_check_in_closes_by_itself_when_its_minutes_are_up(services: Servi
     # still marked open in the database, so start-up closes it
     [left_open] = await attendance.sessions_to_close(services)
     assert left_open.closed_at is None
-    closed = await attendance.close_session(services, actor_id=None, session_id=left_open.id)
+    closed = (await attendance.close_session(services, actor_id=None, session_id=left_open.id)).session
     assert closed.closed_at == seoul(2025, 3, 10, 11, 5)  # when its minutes ran out, not later
     assert await attendance.sessions_to_close(services) == []
 

@@ -111,6 +111,13 @@ def test_deadline_plans() -> None:
     assert f"<t:{int(due.timestamp())}:F>" in plans[0].text and "@" not in plans[0].text
 
 
+def test_a_stored_offset_over_366_days_is_dropped_not_crashed_on() -> None:
+    """A deadline stored before offsets were bounded keeps its other reminders."""
+    due = seoul(2025, 3, 12, 11, 0)
+    plans = deadline_plans([deadline("old", due, "999999d,400d,1d"), deadline("odd", due, "1x")])
+    assert [p.source_key for p in plans] == ["deadline:old:1d:channel", "deadline:old:1d:dm"]
+
+
 def test_office_hours_sessions_and_plans(config: Config, calendar: CourseCalendar) -> None:
     sessions = office_hours_sessions(config, calendar, [])
     assert len(sessions) == 16
