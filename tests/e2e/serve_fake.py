@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shlex
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,25 +22,25 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bot_process import fake_token
-from fake_discord import FakeDiscord, FakeMember
+from fake_discord import EPHEMERAL, FakeDiscord, FakeMember
 
 STUDENTS = ("alice", "bob", "carol", "dave", "erin")
 OPTION_TYPES = {3: str, 4: int, 10: float}
 
 
 def parse_line(line: str) -> tuple[str, str, dict[str, str]]:
-    """`alice /ta attendance open minutes:5` → ("alice", "ta attendance open", {"minutes": "5"}).
-    Raises ValueError with a readable reason."""
+    """`alice /register student_id:20250001 name:Alice Kim` → ("alice", "register", {"student_id":
+    "20250001", "name": "Alice Kim"}): a value runs until the next `option:`. Raises ValueError."""
     member, _, rest = line.partition(" ")
-    if not rest.strip().startswith("/"):
+    rest = rest.strip()
+    if not rest.startswith("/"):
         raise ValueError("type `MEMBER /command option:value …`, e.g. `alice /course`")
-    words, options = shlex.split(rest.strip()[1:]), {}
-    names = [w for w in words if ":" not in w]
-    for word in words:
-        if ":" in word:
-            key, _, value = word.partition(":")
-            options[key] = value
-    return member, " ".join(names), options
+    parts = re.split(r"\s+(?=[a-z_]+:)", rest[1:])
+    command, options = parts[0].strip(), {}
+    for part in parts[1:]:
+        key, _, value = part.partition(":")
+        options[key] = value.strip()
+    return member, command, options
 
 
 def convert(fd: FakeDiscord, guild: Any, command: str, options: dict[str, str]) -> dict[str, Any]:
@@ -82,7 +82,7 @@ def print_bot_messages(fd: FakeDiscord, after: int) -> int:
     """Print what the bot posted or sent by DM since message id `after`; returns the newest id."""
     newest = after
     for message_id, message in sorted(fd._messages.items()):
-        if message_id <= after or not message["author"].get("bot"):
+        if message_id <= after or not message["author"].get("bot") or message["flags"] & EPHEMERAL:
             continue
         channel = fd.channels.get(int(message["channel_id"]))
         where = (
@@ -132,7 +132,11 @@ async def serve(port: int) -> None:
             elif line.startswith("!roles "):
                 _, member_name, role_name = line.split(maxsplit=2)
                 member: FakeMember = fd.member(guild, member_name)
-                role = guild.role(role_name)
+                role = next((r for r in guild.roles.values() if r.name == role_name), None)
+                if role is None:
+                    raise LookupError(
+                        f"no role named {role_name!r} (has {[r.name for r in guild.roles.values()]})"
+                    )
                 if role.id not in member.roles:
                     member.roles.append(role.id)
                     fd._member_updated(member)  # the GUILD_MEMBER_UPDATE Discord would send
@@ -141,8 +145,10 @@ async def serve(port: int) -> None:
                 member_name, command, options = parse_line(line)
                 values = convert(fd, guild, command, options)
                 show(await fd.invoke_slash(guild, general, fd.member(guild, member_name), command, values))
-        except (ValueError, LookupError, KeyError) as error:
+        except (ValueError, LookupError) as error:
             print(f"  !! {error}")
+        except StopIteration:  # the fake's lookups by name
+            print(f"  !! no such member in {line!r} (members: prof, ta, {', '.join(STUDENTS)})")
     await fd.stop()
 
 
