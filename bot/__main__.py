@@ -306,7 +306,9 @@ def _read_script(path: str) -> list[str]:
         raise UsageError(f"--script {path}: cannot be read ({error.strerror})") from None
 
 
-def _sandbox(config: Config, now: str | None, *, script: str | None, database: str | None) -> int:
+def _sandbox(
+    config: Config, now: str | None, *, script: str | None, database: str | None, empty: bool = False
+) -> int:
     """The sandbox (also what `run` starts at a terminal without a token). Raises UsageError or
     StartupError."""
     start = _start_instant(now, config)
@@ -316,14 +318,14 @@ def _sandbox(config: Config, now: str | None, *, script: str | None, database: s
     from bot.sandbox import run_sandbox
 
     if url is None:  # a fresh temporary SQLite file
-        return asyncio.run(run_sandbox(config, start=start, script=lines))
+        return run_sandbox(config, start=start, script=lines, empty=empty)
     with database_errors(url):
-        return asyncio.run(run_sandbox(config, start=start, script=lines, database_url=url))
+        return run_sandbox(config, start=start, script=lines, database_url=url, empty=empty)
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
     config = _load(args.config)
-    return _sandbox(config, args.now, script=args.script, database=args.database)
+    return _sandbox(config, args.now, script=args.script, database=args.database, empty=args.empty)
 
 
 def cmd_db(args: argparse.Namespace) -> int:
@@ -408,19 +410,26 @@ def cmd_export(args: argparse.Namespace) -> int:
             raise UsageError(f"-o {args.output}: the folder {target.parent} does not exist")
     from bot.services import gradebook
 
-    async def export(services: Services) -> tuple[int, bytes]:
-        rows = await gradebook.gradebook_rows(services)
-        return len(rows), gradebook.gradebook_csv(rows)
+    async def export(services: Services) -> gradebook.GradebookExport:
+        return await gradebook.export_gradebook(services, actor_id=None, format=args.format)
 
-    count, data = asyncio.run(_with_services(config, export))
+    made = asyncio.run(_with_services(config, export))
+    label = args.output if target is not None else "gradebook"
+    for student in made.left_out:  # an LMS could not match them: said, never dropped in silence
+        print(f"{label}: left out {student}", file=sys.stderr)
+    if made.key:
+        print(
+            f"{label}: keyed by {made.key} (map that column to the user's {made.key.lower()})",
+            file=sys.stderr,
+        )
     if target is None:
-        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.write(made.data)
         return EXIT_OK
     try:
-        target.write_bytes(data)
+        target.write_bytes(made.data)
     except OSError as error:
         raise StartupError(f"-o {args.output}: cannot be written ({error.strerror})") from None
-    print(f"{args.output}: {count} students", file=sys.stderr)
+    print(f"{args.output}: {made.written} students", file=sys.stderr)
     return EXIT_OK
 
 
@@ -483,6 +492,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sandbox.add_argument("--script", help="run the lines of this file instead of prompting")
     sandbox.add_argument("--database", help="database URL to keep (default: a fresh temporary SQLite file)")
+    sandbox.add_argument(
+        "--empty", action="store_true", help="start with no course data (default: a demo course)"
+    )
     sandbox.set_defaults(handler=cmd_sandbox)
 
     check = sub.add_parser("check", parents=[common], help="validate the configuration")
@@ -497,13 +509,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     imports.add_argument("kind", choices=["papers", "roster"])
     imports.add_argument(
-        "file", help="papers: number,title,authors,url,week · roster: student_id,name[,discord]"
+        "file", help="papers: number,title,authors,url,week · roster: student_id,name[,discord][,email]"
     )
     imports.set_defaults(handler=cmd_import)
 
     export = sub.add_parser("export", parents=[common], help="export the gradebook CSV")
     export.add_argument("what", choices=["gradebook"])
     export.add_argument("-o", "--output", help="file to write (default: standard output)")
+    export.add_argument(
+        "--format",
+        choices=["csv", "canvas", "moodle"],
+        default="csv",
+        help="gradebook: csv (default), or the file Canvas or Moodle imports as it is",
+    )
     export.set_defaults(handler=cmd_export)
 
     backup = sub.add_parser(

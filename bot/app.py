@@ -6,6 +6,7 @@ import asyncio
 import logging
 import math
 import pkgutil
+from collections.abc import Sequence
 from datetime import UTC
 from typing import Any, cast
 
@@ -24,9 +25,9 @@ from bot.db.migrate import upgrade
 from bot.http_server import HttpServer, Probes
 from bot.metrics import Metrics
 from bot.notify.dispatcher import Dispatcher
-from bot.permissions import Privilege, make_staff_group, privilege_of, role_matches
+from bot.permissions import is_student, make_staff_group, role_matches
 from bot.services import Services
-from bot.services.reminders import plan_all
+from bot.services.reminder_kinds import course_kinds, plan_all
 from bot.startup_errors import (
     MISSING_MEMBERS_INTENT,
     WRONG_TOKEN,
@@ -198,6 +199,26 @@ class CourseBot(commands.Bot):
             gateway = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
             raise DiscordUnreachable(endpoint_host(gateway), network_reason(error)) from error
 
+    async def remove_cog(
+        self,
+        name: str,
+        /,
+        *,
+        guild: discord.abc.Snowflake | None = discord.utils.MISSING,
+        guilds: Sequence[discord.abc.Snowflake] = discord.utils.MISSING,
+    ) -> commands.Cog | None:
+        """Remove a cog (also at shutdown). discord.py takes a removed cog's app commands off the tree
+        by name; a staff cog's live under `/ta`, so a top-level command that shares a name with one of
+        them (`/attendance` beside `/ta attendance`) and belongs to another cog is put back."""
+        cog = self.get_cog(name)
+        owned = {command.name for command in cog.get_app_commands()} if cog is not None else set()
+        before = self.tree.get_commands()
+        removed = await super().remove_cog(name, guild=guild, guilds=guilds)
+        for command in before:
+            if command.name not in owned and self.tree.get_command(command.name) is None:
+                self.tree.add_command(command)
+        return removed
+
     async def setup_hook(self) -> None:
         self.setup_started = True
         url = self.config.database.url
@@ -206,13 +227,12 @@ class CourseBot(commands.Bot):
         self.database = Database(url)
         self._services = Services(self.database, self.clock, self.config, self.calendar)
         self.scheduler.start()
-        await plan_all(self._services)
-        self.dispatcher = Dispatcher(self, poll=self.poll_outbox)
+        kinds = course_kinds(self._services)  # every feature registers its reminder kinds
+        await plan_all(self._services, kinds)
+        self.dispatcher = Dispatcher(self, kinds, poll=self.poll_outbox)
         await self.dispatcher.start()
         for extension in cog_extensions():
             await self.load_extension(extension)
-        if self.staff_group.commands:
-            self.tree.add_command(self.staff_group)
         if self.http_server is not None:  # raises StartupError when the port is taken
             await self.http_server.start(self.config.http.bind, self.config.http.port)
         if self.config.discord.sync_commands:
@@ -302,8 +322,7 @@ class CourseBot(commands.Bot):
         if guild is None:
             return []
         roles = self.config.discord.roles
-        members = (m for m in guild.members if not m.bot and privilege_of(m, roles) == Privilege.STUDENT)
-        return sorted(members, key=lambda m: m.id)
+        return sorted((m for m in guild.members if is_student(m, roles)), key=lambda m: m.id)
 
     async def post_staff_log(self, text: str) -> None:
         """One line in the ta-log channel; a missing channel or permission is only logged."""

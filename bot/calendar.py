@@ -10,15 +10,25 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from bot.config import parse_hhmm
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the calendar is built from a Config; config.py imports this module
     from bot.config import Config
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _RELATIVE = re.compile(r"^W(\d+)\s+(Mon|Tue|Wed|Thu|Fri|Sat|Sun)\s+(\d{1,2}):(\d{2})$")
+
+
+def parse_hhmm(value: Any) -> time:
+    """Parse "HH:MM" (24 h). Raises ValueError with a readable reason."""
+    if isinstance(value, time):
+        return value
+    if not isinstance(value, str) or not re.fullmatch(r"\d{1,2}:\d{2}", value.strip()):
+        raise ValueError(f"{value!r} is not a time in HH:MM form")
+    hours, minutes = (int(part) for part in value.strip().split(":"))
+    if hours > 23 or minutes > 59:
+        raise ValueError(f"{value!r} is not a time of day")
+    return time(hours, minutes)
 
 
 @dataclass(frozen=True)
@@ -208,6 +218,7 @@ class CourseCalendar:
         for key, value in (
             ("reminders.talk_morning", config.reminders.talk_morning),
             ("reviews.reminder_time", config.reviews.reminder_time),
+            ("talks.engagement_reminder", config.talks.engagement_reminder),
         ):
             if value:
                 try:

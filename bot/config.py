@@ -26,7 +26,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+from bot.calendar import WEEKDAYS, CourseCalendar, parse_hhmm
+
 Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 
 SUPPORTED_DATABASES = ("sqlite+aiosqlite", "postgresql+asyncpg")
@@ -42,18 +43,6 @@ class ConfigError(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
-
-
-def parse_hhmm(value: Any) -> time:
-    """Parse "HH:MM" (24 h). Raises ValueError with a readable reason."""
-    if isinstance(value, time):
-        return value
-    if not isinstance(value, str) or not re.fullmatch(r"\d{1,2}:\d{2}", value.strip()):
-        raise ValueError(f"{value!r} is not a time in HH:MM form")
-    hours, minutes = (int(part) for part in value.strip().split(":"))
-    if hours > 23 or minutes > 59:
-        raise ValueError(f"{value!r} is not a time of day")
-    return time(hours, minutes)
 
 
 def parse_offsets(value: Any) -> tuple[timedelta, ...]:
@@ -212,6 +201,7 @@ class AttendanceSection(_Section):
     open_grace_minutes: int = Field(default=30, ge=0, le=720)
     warn_at: tuple[PositiveInt, ...] = (1, 2)
     fail_at: PositiveInt = 3
+    late_credit: float = Field(default=1.0, ge=0, le=1)  # a late check-in's share of a lecture in the score
 
 
 class OfficeHoursSection(_Section):
@@ -304,6 +294,18 @@ class DatabaseSection(_Section):
         return value
 
 
+class TalksSection(_Section):
+    """Talk day: a thread per talk, slides, questions from the room."""
+
+    threads: bool = False  # a thread per talk for slides and questions
+    channel: Reference = "talks"  # a text or forum channel
+    thread_lead_hours: int = Field(default=24, ge=0, le=24 * 14)
+    archive_after_days: PositiveInt = 7  # the thread is archived (and questions close) this long after
+    slides_max_mb: int = Field(default=25, ge=1, le=100)
+    questions_per_talk: PositiveInt = 5  # /talk ask per student per talk
+    engagement_reminder: str = ""  # "HH:MM" on talk days: a DM to students with no engagement that week
+
+
 class OnboardingSection(_Section):
     grant_student_role: bool = False  # /register gives the student role (roster-checked when loaded)
     welcome_dm: bool = False  # DM new members how to register
@@ -342,6 +344,7 @@ class Config(_Section):
     discord: DiscordSection = DiscordSection()
     database: DatabaseSection = DatabaseSection()
     onboarding: OnboardingSection = OnboardingSection()
+    talks: TalksSection = TalksSection()
     http: HttpSection = HttpSection()
     logging: LoggingSection = LoggingSection()
     token: SecretStr | None = None
@@ -448,9 +451,7 @@ def parse_config(
         raise ConfigError(misplaced + _explain(error, data)) from None
     if misplaced:
         raise ConfigError(misplaced)
-    from bot.calendar import CourseCalendar  # the calendar checks what needs the dates resolved
-
-    problems = CourseCalendar(config).problems()
+    problems = CourseCalendar(config).problems()  # what needs the dates resolved
     if problems:
         raise ConfigError(problems)
     return config

@@ -1,8 +1,8 @@
 """The one permission module: privilege from roles, and the server-side staff check.
 
 Roles are named in `[discord.roles]` by name or numeric id. Staff commands all live under `/ta`;
-the command tree calls `check_staff_command` for every interaction, so a student is refused on the
-server side whatever the server's permission settings say.
+the command tree calls `require_staff` for every interaction that `is_staff_command` says is under
+`/ta`, so a student is refused on the server side whatever the server's permission settings say.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from discord import app_commands
 from bot.config import RolesSection, reference_matches
 
 STAFF_GROUP = "ta"
-# Clients hide /ta from members without this permission; the real check is `check_staff_command`.
+# Clients hide /ta from members without this permission; the real check is `require_staff`.
 STAFF_DEFAULT_PERMISSIONS = discord.Permissions(manage_guild=True)
 
 
@@ -57,6 +57,11 @@ def privilege_of(user: discord.abc.User | Any, roles: RolesSection) -> Privilege
 
 def is_staff(user: discord.abc.User | Any, roles: RolesSection) -> bool:
     return privilege_of(user, roles) >= Privilege.TA
+
+
+def is_student(user: discord.abc.User | Any, roles: RolesSection) -> bool:
+    """A member with the student role and no staff role, who is not a bot."""
+    return not getattr(user, "bot", False) and privilege_of(user, roles) == Privilege.STUDENT
 
 
 def require_staff(interaction: discord.Interaction, roles: RolesSection) -> None:

@@ -1,4 +1,5 @@
-"""The base of every feature cog: staff commands declared in a cog are moved under `/ta`."""
+"""The base of every feature cog: staff commands declared in a cog are moved under `/ta`, and the
+one error path for buttons and modals."""
 
 from __future__ import annotations
 
@@ -20,21 +21,32 @@ class FeatureCog(commands.Cog):
 
 
 class StaffCog(FeatureCog):
-    """A feature's staff cog: every app command in it becomes a subcommand of `/ta`.
+    """A feature's staff cog: every app command in it becomes a subcommand of `/ta`. Load it with
+    `add_cogs`.
 
     `/ta` is one group shared by all features; the tree refuses it to non-staff (bot/permissions.py).
+    A subcommand may share its name with a top-level command (`/ta attendance`, `/attendance`); see
+    `CourseBot.remove_cog` for what that means when a cog is removed.
     """
 
     async def cog_load(self) -> None:
-        # Runs before the cog's commands reach the tree, so they never become top-level commands.
-        moved, self.__cog_app_commands__ = list(self.__cog_app_commands__), []
-        for command in moved:
+        # Runs before discord.py adds the cog's commands to the tree; once in the group, each of them
+        # adds its root, `/ta`, instead of itself.
+        self._moved = self.get_app_commands()  # (the cog's top-level ones: afterwards, none is)
+        for command in self._moved:
             self.bot.staff_group.add_command(command)
-        self._moved = moved
 
     async def cog_unload(self) -> None:
         for command in getattr(self, "_moved", []):
             self.bot.staff_group.remove_command(command.name)
+
+
+async def add_cogs(bot: CourseBot, *cogs: commands.Cog) -> None:
+    """Load a feature's cogs. A staff cog's only top-level command is the shared `/ta` group, which
+    every staff cog adds again: `override` lets it replace `/ta` with the same group (it has no
+    other top-level command it could replace)."""
+    for cog in cogs:
+        await bot.add_cog(cog, override=isinstance(cog, StaffCog))
 
 
 async def guarded(interaction: discord.Interaction, action: Callable[[], Awaitable[None]]) -> None:

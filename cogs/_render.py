@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 
 import discord
@@ -30,3 +31,12 @@ def bot_of(interaction: discord.Interaction) -> CourseBot:
     client = interaction.client
     assert isinstance(client, CourseBot)
     return client
+
+
+def import_problems(errors: Sequence[str], shown: int = 20) -> str:
+    """The reply to an import that was refused: nothing imported, and the first `shown` problems
+    ("line N: reason"), within Discord's 2000 characters."""
+    listed = "\n".join(errors[:shown]) + (
+        f"\n… and {len(errors) - shown} more" if len(errors) > shown else ""
+    )
+    return f"Nothing was imported; fix these rows:\n{listed}"[:2000]

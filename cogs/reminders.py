@@ -11,7 +11,7 @@ from discord import app_commands
 
 from bot.app import CourseBot
 from bot.services import reminders
-from cogs._base import FeatureCog, StaffCog, guarded
+from cogs._base import FeatureCog, StaffCog, add_cogs, guarded
 from cogs._render import bot_of, embed, when
 
 Category = Literal["office_hours", "deadlines", "presentation", "attendance"]
@@ -214,5 +214,4 @@ class RemindersStaffCog(StaffCog):
 
 
 async def setup(bot: CourseBot) -> None:
-    await bot.add_cog(RemindersCog(bot))
-    await bot.add_cog(RemindersStaffCog(bot))
+    await add_cogs(bot, RemindersCog(bot), RemindersStaffCog(bot))

@@ -11,7 +11,7 @@ from discord import app_commands
 from bot.app import CourseBot
 from bot.services import groups, reviews
 from bot.services.reviews import Feedback, ReviewInfo, Target
-from cogs._base import FeatureCog, StaffCog, guarded
+from cogs._base import FeatureCog, StaffCog, add_cogs, guarded
 from cogs._render import bot_of, embed
 
 
@@ -175,5 +175,4 @@ class ReviewsStaffCog(StaffCog):
 
 
 async def setup(bot: CourseBot) -> None:
-    await bot.add_cog(ReviewsCog(bot))
-    await bot.add_cog(ReviewsStaffCog(bot))
+    await add_cogs(bot, ReviewsCog(bot), ReviewsStaffCog(bot))

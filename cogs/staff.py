@@ -3,41 +3,55 @@
 from __future__ import annotations
 
 import io
-import json
 import re
-from typing import Any
+from typing import Any, Literal
 
 import discord
 from discord import app_commands
 
 from bot.app import CourseBot
-from bot.db.audit import recent
 from bot.errors import InvalidInput
 from bot.permissions import require_staff, role_matches
-from bot.services import gradebook, roster
-from cogs._base import StaffCog, guarded
-from cogs._render import bot_of, embed, when
+from bot.services import audit_log, gradebook, roster
+from cogs._base import StaffCog, add_cogs, guarded
+from cogs._render import bot_of, embed, import_problems, when
 
 AUDIT_PAGE = 10
 AUDIT_MAX = 200
+ExportFormat = Literal["csv", "canvas", "moodle"]
+LMS_NAMES = {"csv": "", "canvas": " for Canvas", "moodle": " for Moodle"}
 
 
 def gradebook_members(bot: CourseBot) -> list[gradebook.GradebookMember]:
     return [gradebook.GradebookMember(m.id, m.name, m.joined_at) for m in bot.student_members()]
 
 
+def export_preview(bot: CourseBot, made: gradebook.GradebookExport) -> discord.Embed:
+    """The class's distribution of each item, with the attendance-score histogram as its image."""
+    card = embed(
+        f"Gradebook · {len(made.rows)} students", "Min · median · max over the students with a value."
+    )
+    for spread in gradebook.distribution(made.rows, bot.config):
+        if spread.item.kind == "flag":
+            value = f"{spread.flagged} of {spread.count}"
+        elif spread.count:
+            value = f"{spread.low} · {spread.median} · {spread.high} ({spread.count})"
+        else:
+            value = "no values yet"
+        card.add_field(name=spread.item.header, value=value, inline=True)
+    card.set_image(url="attachment://attendance-score.png")
+    return card
+
+
 async def audit_page(
     bot: CourseBot, member_id: int, limit: int, page: int
 ) -> tuple[discord.Embed, discord.ui.View]:
-    async with bot.services.db.read() as session:
-        entries = await recent(session, target_id=member_id or None, limit=limit)
+    entries = await audit_log.recent_entries(bot.services, member_id=member_id or None, limit=limit)
     pages = max(1, -(-len(entries) // AUDIT_PAGE))
     page = min(max(page, 0), pages - 1)
     lines = []
     for entry in entries[page * AUDIT_PAGE : (page + 1) * AUDIT_PAGE]:
-        details = ", ".join(
-            f"{k}={v}" for k, v in json.loads(entry.details or "{}").items() if v not in (None, [], "")
-        )
+        details = ", ".join(f"{k}={v}" for k, v in entry.details.items() if v not in (None, [], ""))
         who = f"<@{entry.actor_id}>" if entry.actor_id else "the bot"
         whom = f" → <@{entry.target_id}>" if entry.target_id and entry.target_id != entry.actor_id else ""
         lines.append(f"{when(entry.at)} · {who}{whom} · `{entry.action}` {details[:150]}")
@@ -97,13 +111,14 @@ class StaffToolsCog(StaffCog):
         self.bot.remove_dynamic_items(AuditPage)
         await super().cog_unload()
 
-    @roster_group.command(name="import", description="Import the class roster CSV: student_id,name[,discord]")
-    @app_commands.describe(file="CSV with the header student_id,name or student_id,name,discord")
+    @roster_group.command(
+        name="import", description="Import the class roster CSV: student_id,name[,discord][,email]"
+    )
+    @app_commands.describe(file="CSV with the header student_id,name and optionally discord and email")
     async def roster_import(self, interaction: discord.Interaction, file: discord.Attachment) -> None:
         if file.size > roster.MAX_ROSTER_BYTES:
             raise InvalidInput(  # the same report as the import's own check (and `coursebot import roster`)
-                "Nothing was imported; fix these rows:\n"
-                f"line 1: the file is larger than {roster.MAX_ROSTER_BYTES // 1000} kB"
+                import_problems([f"line 1: the file is larger than {roster.MAX_ROSTER_BYTES // 1000} kB"])
             )
         await interaction.response.defer(ephemeral=True, thinking=True)
         members = [roster.MemberRef(m.id, m.name, m.display_name) for m in self.bot.student_members()]
@@ -111,12 +126,7 @@ class StaffToolsCog(StaffCog):
             self.bot.services, actor_id=interaction.user.id, data=await file.read(), members=members
         )
         if result.errors:
-            shown = "\n".join(result.errors[:20]) + (
-                f"\n… and {len(result.errors) - 20} more" if len(result.errors) > 20 else ""
-            )
-            await interaction.followup.send(
-                f"Nothing was imported; fix these rows:\n{shown}"[:2000], ephemeral=True
-            )
+            await interaction.followup.send(import_problems(result.errors), ephemeral=True)
             return
         text = f"Roster imported: {result.imported} students, {result.linked} linked to members."
         if result.unmatched:
@@ -132,18 +142,39 @@ class StaffToolsCog(StaffCog):
             f"{interaction.user.mention} imported the roster ({result.imported} rows, {result.linked} linked)"
         )
 
-    @app_commands.command(name="export", description="The gradebook CSV: one row per student")
-    async def export(self, interaction: discord.Interaction) -> None:
+    @app_commands.command(
+        name="export", description="The gradebook: one row per student, as a CSV or for an LMS"
+    )
+    @app_commands.describe(format="csv (default), or the file Canvas or Moodle imports as it is")
+    async def export(self, interaction: discord.Interaction, format: ExportFormat = "csv") -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        rows = await gradebook.gradebook_rows(self.bot.services, gradebook_members(self.bot))
-        stamp = self.bot.clock.now().astimezone(self.bot.config.tz).strftime("%Y%m%d-%H%M")
-        name = f"{self.bot.config.course.code}-gradebook-{stamp}.csv"
+        made = await gradebook.export_gradebook(
+            self.bot.services,
+            actor_id=interaction.user.id,
+            format=format,
+            members=gradebook_members(self.bot),
+        )
+        text = f"Gradebook{LMS_NAMES[format]}: {made.written} student{'' if made.written == 1 else 's'}."
+        if made.key:
+            text += f" Map the `{made.key}` column to the user's {made.key.lower()} when importing."
+        if made.left_out:
+            text += f"\nLeft out, the LMS could not match them ({len(made.left_out)}):\n" + "\n".join(
+                made.left_out[:15]
+            )
+            text += f"\n… and {len(made.left_out) - 15} more" if len(made.left_out) > 15 else ""
+        title = f"{self.bot.config.course.code} attendance scores"
+        chart = gradebook.attendance_histogram(made.rows, self.bot.config.course.grading.attendance, title)
+        await interaction.followup.send(  # the reply: the file and what it left out; then the preview
+            text[:2000], file=discord.File(io.BytesIO(made.data), filename=made.filename), ephemeral=True
+        )
         await interaction.followup.send(
-            f"Gradebook: {len(rows)} students.",
-            file=discord.File(io.BytesIO(gradebook.gradebook_csv(rows)), filename=name),
+            embed=export_preview(self.bot, made),
+            file=discord.File(io.BytesIO(chart), filename="attendance-score.png"),
             ephemeral=True,
         )
-        await self.bot.post_staff_log(f"{interaction.user.mention} exported the gradebook ({len(rows)} rows)")
+        await self.bot.post_staff_log(
+            f"{interaction.user.mention} exported the gradebook{LMS_NAMES[format]} ({made.written} rows)"
+        )
 
     @app_commands.command(name="audit", description="Recent staff actions and changes, newest first")
     @app_commands.describe(member="Only what concerns this member", limit="How many entries (default 50)")
@@ -190,4 +221,4 @@ class StaffToolsCog(StaffCog):
 
 
 async def setup(bot: CourseBot) -> None:
-    await bot.add_cog(StaffToolsCog(bot))
+    await add_cogs(bot, StaffToolsCog(bot))

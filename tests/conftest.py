@@ -17,12 +17,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 
 from bot.calendar import CourseCalendar
 from bot.clock import Clock
 from bot.config import Config, Environment, load_config
 from bot.db import Database
 from bot.db.migrate import upgrade
+from bot.db.models import AuditEntry
 from bot.services import Services
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -158,3 +160,12 @@ async def database(database_url: str) -> AsyncIterator[Database]:
 @pytest.fixture
 def services(database: Database, clock: Clock, config: Config, calendar: CourseCalendar) -> Services:
     return Services(database, clock, config, calendar)
+
+
+async def audit_rows(services: Services, action: str | None = None) -> list[AuditEntry]:
+    """The audit log in the order it was written (only `action`'s entries when given)."""
+    query = select(AuditEntry).order_by(AuditEntry.id)
+    if action is not None:
+        query = query.where(AuditEntry.action == action)
+    async with services.db.read() as session:
+        return list((await session.scalars(query)).all())

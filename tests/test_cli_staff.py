@@ -18,7 +18,8 @@ from bot.__main__ import main
 from bot.db.migrate import upgrade
 from bot.db.models import AuditEntry
 from bot.services import Services, groups, roster
-from bot.services.gradebook import COLUMNS, gradebook_csv, gradebook_rows
+from bot.services.gradebook import COLUMNS, gradebook_csv, gradebook_rows, items
+from bot.services.lms_formats import canvas_csv, moodle_csv
 from bot.services.students import register
 from tests.conftest import ROOT, seoul
 
@@ -87,7 +88,7 @@ async def test_import_roster_links_the_members_the_bot_knows(
 BAD_FILES = [
     pytest.param(
         b"student_id;name\n20250001;Ann\n",
-        ["line 1: the header must be student_id,name or student_id,name,discord"],
+        ["line 1: the header must be student_id,name[,discord][,email]"],
         id="wrong-columns",
     ),
     pytest.param(
@@ -183,9 +184,9 @@ async def test_export_gradebook_to_a_file(
     data = output.read_bytes()
     assert data == expected
     assert data.startswith(b"\xef\xbb\xbf" + ",".join(COLUMNS).encode() + b"\r\n")
-    assert data.decode("utf-8-sig").split("\r\n")[1:] == [
-        f"20250001,'=1+1,alice,{ALICE},0,0,0,0,0,2,,,,,,0",
-        "20250009,이서연,,,,,,,,,,,,,,0",
+    assert data.decode("utf-8-sig").split("\r\n")[1:] == [  # no lecture held yet: no attendance score
+        f"20250001,'=1+1,alice,{ALICE},0,0,0,0,0,2,,,,,,0,,,no,,,0",
+        "20250009,이서연,,,,,,,,,,,,,,0,,,,,,0",
         "",
     ]
 
@@ -196,6 +197,63 @@ async def test_export_gradebook_to_standard_output(
     expected = await prepare_export(services)
     assert await coursebot("export", "gradebook") == 0
     assert capsysbinary.readouterr().out == expected
+
+
+async def prepare_lms(services: Services) -> None:
+    await seed(services)
+    data = "student_id,name,email\n20250001,=1+1,alice@example.ac.kr\n20250009,이서연,\n".encode()
+    await roster.import_roster(services, actor_id=None, data=data, members=[])
+
+
+async def test_export_gradebook_for_canvas(
+    services: Services, use_database: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await prepare_lms(services)
+    output = tmp_path / "canvas.csv"
+
+    assert await coursebot("export", "gradebook", "--format", "canvas", "-o", str(output)) == 0
+
+    assert capsys.readouterr().err == f"{output}: 2 students\n"
+    data = output.read_bytes()
+    assert data == canvas_csv(await gradebook_rows(services), items(services.config)).data
+    assert data.decode("utf-8-sig").split("\r\n") == [
+        "Student,ID,SIS User ID,SIS Login ID,Section,Attendance (10 pts),Fails by absence,"
+        "Talk peer score (5 pts),Poster peer score (5 pts),Reviews given,Questions asked",
+        "    Points Possible,,,,,10.00,(read only),5.00,5.00,(read only),(read only)",
+        "'=1+1,,20250001,alice@example.ac.kr,,,no,,,0,0",
+        "이서연,,20250009,,,,,,,0,0",
+        "",
+    ]
+    async with services.db.read() as session:
+        entry = await session.scalar(select(AuditEntry).where(AuditEntry.action == "gradebook.export"))
+    assert entry is not None and entry.actor_id is None and '"format": "canvas"' in entry.details
+
+
+async def test_export_gradebook_for_moodle_reports_who_has_no_email(
+    services: Services, use_database: str, capfdbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    await prepare_lms(services)
+
+    assert await coursebot("export", "gradebook", "--format", "moodle") == 0
+
+    captured = capfdbinary.readouterr()
+    assert captured.err.decode().splitlines() == [
+        "gradebook: left out 20250009 이서연 (no email on the roster)",
+        "gradebook: keyed by Email address (map that column to the user's email address)",
+    ]
+    assert captured.out == moodle_csv(await gradebook_rows(services), items(services.config)).data
+    assert captured.out.decode("utf-8-sig").split("\r\n")[1:] == ["alice@example.ac.kr, -,no, -, -,0,0", ""]
+
+
+async def test_export_gradebook_in_an_unknown_format_is_a_usage_error(
+    use_database: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "out.csv"
+    with pytest.raises(SystemExit) as exited:
+        await coursebot("export", "gradebook", "--format", "xlsx", "-o", str(output))
+    assert exited.value.code == 2
+    assert "invalid choice: 'xlsx' (choose from 'csv', 'canvas', 'moodle')" in capsys.readouterr().err
+    assert not output.exists()
 
 
 # ---- backup --------------------------------------------------------------------------------------

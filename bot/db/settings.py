@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import Setting
+from bot.db.tables import Setting
 
 
 async def get_setting(session: AsyncSession, key: str) -> str | None:

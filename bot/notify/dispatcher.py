@@ -3,7 +3,9 @@ claims due outbox rows, sends them, and marks them.
 
 - Channel posts go to the announcements channel and mention the student role only; staff notes go
   to ta-log and ping nobody.
-- `dm_all` rows expand into one DM row per student with the category on.
+- `dm_all` rows expand into one DM row per student with the category on (narrowed by the row's
+  kind when its feature registered a recipient filter, see bot/notify/kinds.py).
+- The dispatcher knows no feature and no kind by name: it sends rows.
 - DMs are paced (`reminders.dm_per_second`); a 429 is waited out (discord.py retries, then we
   retry later), never dropped. A refused DM (DMs closed) falls back to a mention in the fallback
   channel and is recorded.
@@ -25,9 +27,9 @@ import discord
 
 from bot.clock import system_now
 from bot.notify import outbox
+from bot.notify.kinds import ReminderKinds
 from bot.notify.outbox import Claimed
 from bot.permissions import role_matches
-from bot.services import reviews
 
 if TYPE_CHECKING:
     from bot.app import CourseBot
@@ -67,8 +69,9 @@ class Pacer:
 
 
 class Dispatcher:
-    def __init__(self, bot: CourseBot, *, poll: bool = True) -> None:
+    def __init__(self, bot: CourseBot, kinds: ReminderKinds, *, poll: bool = True) -> None:
         self.bot = bot
+        self.kinds = kinds  # the recipient filters of the features' kinds
         # Without polling (simulations that move time by hand), only an explicit wake-up runs it.
         self.poll = poll
         self.pacer = Pacer(bot.config.reminders.dm_per_second)
@@ -207,10 +210,7 @@ class Dispatcher:
             return []
         if self.bot.course_guild is None:  # e.g. between a re-IDENTIFY's READY and the server's data
             raise ChannelMissing("the course server is not loaded (yet)")
-        students = [m.id for m in self.bot.student_members()]
-        if row.kind == "review_reminder":  # only those who have not reviewed that week's talks
-            week = int(row.source_key.split(":")[1])
-            students = await reviews.students_without_review(self.bot.services, week, students)
+        students = await self.kinds.recipients(row, [m.id for m in self.bot.student_members()])
         async with self.bot.services.db.read() as session:
             return await outbox.enabled_for(session, row.category, students)
 

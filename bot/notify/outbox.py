@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import Database, audit
 from bot.db.engine import dialect_insert
-from bot.db.models import Notification, ReminderPreference
+from bot.db.tables import Notification, ReminderPreference
 
 log = logging.getLogger(__name__)
 

@@ -19,6 +19,7 @@ from bot.config import Config
 from bot.db import audit
 from bot.db.models import RosterEntry, Student
 from bot.errors import Conflict, InvalidInput, UserFacingError
+from bot.notify.kinds import ReminderKind, ReminderKinds
 from bot.notify.outbox import Planned, enqueue
 from bot.services import Services
 from bot.services.roster import check_registration
@@ -277,6 +278,11 @@ def welcome_text(config: Config) -> str:
         "It links your Discord account to your student id, so that your attendance, talk, reviews "
         f"and project group are counted in the course records.{role} Made a typo? Run `/register` again."
     )
+
+
+def register_kinds(services: Services, kinds: ReminderKinds) -> None:
+    """The welcome DM: planned once per newcomer when they join, nothing to re-plan."""
+    kinds.register(ReminderKind(WELCOME_KIND))
 
 
 async def plan_welcome(services: Services, session: AsyncSession, *, discord_id: int, now: datetime) -> bool:

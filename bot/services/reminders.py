@@ -1,61 +1,86 @@
 """Reminders: preferences per category, deadlines (config + staff), office hours and their one-off
-changes. Every change re-plans the affected outbox rows in the same transaction."""
+changes, and what each of them wants in the outbox. Every change re-plans the affected outbox rows
+in the same transaction; at start-up the kinds registered here re-plan everything (see
+`register_kinds`)."""
 
 from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, tzinfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.config import parse_offsets
+from bot.calendar import CourseCalendar
+from bot.config import Config, parse_offsets
 from bot.db import audit
 from bot.db.models import DeadlineRow, OfficeHoursChange, ReminderPreference
 from bot.errors import Conflict, InvalidInput, NotFound
-from bot.notify import sources
-from bot.notify.outbox import CATEGORIES, DEFAULT_ON, OUTBOX_LOCK, Planned, enabled_for, enqueue
-from bot.notify.sources import OfficeHoursSession
+from bot.notify.kinds import ReminderKind, ReminderKinds
+from bot.notify.outbox import (
+    CATEGORIES,
+    DEFAULT_ON,
+    OUTBOX_LOCK,
+    Planned,
+    ReplanResult,
+    enabled_for,
+    enqueue,
+    replan,
+)
 from bot.services import Services
-from bot.services.reviews import replan_review_reminders
+from bot.services.text import offset_label, parse_day, stamp
 
 TITLE_MAX = 200
+DEADLINE_KIND, OFFICE_HOURS_KIND, OFFICE_HOURS_NOTICE_KIND = "deadline", "office_hours", "office_hours_notice"
 
 
 # ---- start-up --------------------------------------------------------------------------------
-async def plan_all(services: Services) -> None:
-    """At start-up: sync the configured deadlines, then (re)plan every source."""
-    now = services.now()
-    calendar, config = services.calendar, services.config
-    async with services.db.write(OUTBOX_LOCK) as session:
-        stored = {row.key: row for row in (await session.scalars(select(DeadlineRow))).all()}
-        for deadline in calendar.deadlines:
-            remind = ",".join(sources.offset_label(o) for o in deadline.remind)
-            row = stored.get(deadline.key)
-            if row is None:
-                session.add(
-                    DeadlineRow(
-                        key=deadline.key,
-                        title=deadline.title,
-                        due_at=deadline.due_at,
-                        remind=remind,
-                        origin="config",
-                        removed=False,
-                    )
+def register_kinds(services: Services, kinds: ReminderKinds) -> None:
+    """The kinds this service plans: deadline pings (at start-up the configured deadlines are synced
+    first), weekly office hours, and the notices of a change (planned once, nothing to re-plan)."""
+    kinds.register(
+        ReminderKind(DEADLINE_KIND, plan=lambda session: _plan_deadlines_at_start(services, session))
+    )
+    kinds.register(
+        ReminderKind(
+            OFFICE_HOURS_KIND,
+            plan=lambda session: replan_office_hours(
+                session, config=services.config, calendar=services.calendar, now=services.now()
+            ),
+        )
+    )
+    kinds.register(ReminderKind(OFFICE_HOURS_NOTICE_KIND))
+
+
+async def _plan_deadlines_at_start(services: Services, session: AsyncSession) -> ReplanResult:
+    """Sync the configured deadlines into the table (a deadline taken out of config.toml is removed,
+    one the staff added stays), then plan their pings."""
+    stored = {row.key: row for row in (await session.scalars(select(DeadlineRow))).all()}
+    for deadline in services.calendar.deadlines:
+        remind = ",".join(offset_label(o) for o in deadline.remind)
+        row = stored.get(deadline.key)
+        if row is None:
+            session.add(
+                DeadlineRow(
+                    key=deadline.key,
+                    title=deadline.title,
+                    due_at=deadline.due_at,
+                    remind=remind,
+                    origin="config",
+                    removed=False,
                 )
-            elif row.origin == "config":
-                row.title, row.due_at, row.remind = deadline.title, deadline.due_at, remind
-        configured = {deadline.key for deadline in calendar.deadlines}
-        for row in stored.values():
-            if row.origin == "config" and row.key not in configured:
-                row.removed = True  # taken out of config.toml: its pending pings are skipped
-        await session.flush()
-        await sources.replan_deadlines(session, now=now, tz=services.calendar.tz)
-        await sources.replan_office_hours(session, config=config, calendar=calendar, now=now)
-        await sources.replan_talks(session, config=config, calendar=calendar, now=now)
-        await replan_review_reminders(services, session)
+            )
+        elif row.origin == "config":
+            row.title, row.due_at, row.remind = deadline.title, deadline.due_at, remind
+    configured = {deadline.key for deadline in services.calendar.deadlines}
+    for row in stored.values():
+        if row.origin == "config" and row.key not in configured:
+            row.removed = True  # taken out of config.toml: its pending pings are skipped
+    await session.flush()
+    return await replan_deadlines(session, now=services.now(), tz=services.calendar.tz)
 
 
 # ---- preferences -----------------------------------------------------------------------------
@@ -112,6 +137,47 @@ def _deadline(row: DeadlineRow) -> DeadlineInfo:
     return DeadlineInfo(row.key, row.title, row.due_at, row.remind, row.origin)
 
 
+# ---- what deadlines want in the outbox -----------------------------------------------------------
+def _stored_offsets(remind: str) -> list[timedelta]:
+    """The offsets of a stored deadline that still parse (one stored before offsets were bounded may
+    hold "400d", which is no longer planned). Raises nothing."""
+    offsets: list[timedelta] = []
+    for part in remind.split(","):
+        try:
+            offsets.extend(parse_offsets(part))
+        except ValueError:
+            continue
+    return sorted(set(offsets), reverse=True)
+
+
+def deadline_plans(deadlines: Iterable[DeadlineRow], tz: tzinfo | None = None) -> list[Planned]:
+    """Offsets count in `tz`'s wall-clock time ("1d" before 23:59 is 23:59 the day before, across a
+    DST change too), whether `due_at` was just set (course time) or read back (UTC)."""
+    plans = []
+    for deadline in deadlines:
+        if deadline.removed:
+            continue
+        due_at = deadline.due_at.astimezone(tz) if tz is not None else deadline.due_at
+        for offset in _stored_offsets(deadline.remind):
+            label = offset_label(offset)
+            text = f"⏰ **{deadline.title}** is due {stamp(deadline.due_at)}."
+            base = f"deadline:{deadline.key}:{label}"
+            due = due_at - offset
+            plans.append(Planned(f"{base}:channel", DEADLINE_KIND, "channel", text, due, deadline.due_at))
+            plans.append(
+                Planned(
+                    f"{base}:dm", DEADLINE_KIND, "dm_all", text, due, deadline.due_at, category="deadlines"
+                )
+            )
+    return plans
+
+
+async def replan_deadlines(session: AsyncSession, *, now: datetime, tz: tzinfo) -> ReplanResult:
+    """Make the pending deadline pings match the deadlines table (inside the caller's transaction)."""
+    rows = (await session.scalars(select(DeadlineRow))).all()
+    return await replan(session, prefix="deadline:", desired=deadline_plans(rows, tz), now=now)
+
+
 async def upcoming_deadlines(services: Services) -> list[DeadlineInfo]:
     now = services.now()
     async with services.db.read() as session:
@@ -149,7 +215,7 @@ async def add_deadline(
         offsets = parse_offsets(remind if remind is not None else "7d,1d,1h")
     except ValueError as error:
         raise InvalidInput(f"Reminders: {error}.") from None
-    remind_text = ",".join(sources.offset_label(o) for o in offsets)
+    remind_text = ",".join(offset_label(o) for o in offsets)
     async with services.db.write(OUTBOX_LOCK) as session:
         row = await session.get(DeadlineRow, key, with_for_update=True)
         if row is None:
@@ -176,7 +242,7 @@ async def add_deadline(
             due=due_at.isoformat(),
             remind=remind_text,
         )
-        await sources.replan_deadlines(session, now=now, tz=services.calendar.tz)
+        await replan_deadlines(session, now=now, tz=services.calendar.tz)
         return _deadline(row)
 
 
@@ -190,28 +256,97 @@ async def remove_deadline(services: Services, *, actor_id: int, key: str) -> Dea
         row.removed = True
         audit(session, at=now, actor_id=actor_id, action="deadline.remove", key=row.key, title=row.title)
         await session.flush()
-        await sources.replan_deadlines(session, now=now, tz=services.calendar.tz)
+        await replan_deadlines(session, now=now, tz=services.calendar.tz)
         return _deadline(row)
 
 
 # ---- office hours ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class OfficeHoursSession:
+    day: date  # the regular date (the key of any change)
+    starts_at: datetime
+    ends_at: datetime
+    place: str
+    cancelled: bool
+    moved: bool
+    reason: str | None
+
+
+def office_hours_sessions(
+    config: Config, calendar: CourseCalendar, changes: Iterable[OfficeHoursChange]
+) -> list[OfficeHoursSession]:
+    """Every weekly session of the term with its one-off change applied."""
+    office = config.office_hours
+    length = datetime.combine(date.min, office.end) - datetime.combine(date.min, office.start)
+    by_day = {change.day: change for change in changes}
+    sessions = []
+    for week in range(1, config.course.weeks + 1):
+        day = calendar.day_in_week(week, office.day)
+        start, place = calendar.at(day, office.start), office.place
+        change = by_day.get(day)
+        if change is not None and change.kind == "move" and change.starts_at is not None:
+            start, place = change.starts_at.astimezone(calendar.tz), change.place or place
+        sessions.append(
+            OfficeHoursSession(
+                day,
+                start,
+                start + length,
+                place,
+                change is not None and change.kind == "cancel",
+                change is not None and change.kind == "move",
+                change.reason if change else None,
+            )
+        )
+    return sessions
+
+
+def office_hours_plans(config: Config, sessions: Sequence[OfficeHoursSession]) -> list[Planned]:
+    """A channel post and a DM to subscribers before each session that is not cancelled."""
+    plans = []
+    for session in sessions:
+        if session.cancelled:
+            continue
+        moved = " (moved this week)" if session.moved else ""
+        text = f"☕ Office hours {stamp(session.starts_at)} at {session.place}{moved}."
+        for offset in config.office_hours.remind:
+            base = f"officehours:{session.day.isoformat()}:{offset_label(offset)}"
+            due = session.starts_at - offset
+            plans.append(
+                Planned(f"{base}:channel", OFFICE_HOURS_KIND, "channel", text, due, session.starts_at)
+            )
+            plans.append(
+                Planned(
+                    f"{base}:dm",
+                    OFFICE_HOURS_KIND,
+                    "dm_all",
+                    text,
+                    due,
+                    session.starts_at,
+                    category="office_hours",
+                )
+            )
+    return plans
+
+
+async def replan_office_hours(
+    session: AsyncSession, *, config: Config, calendar: CourseCalendar, now: datetime
+) -> ReplanResult:
+    """Make the pending office-hours reminders match the sessions (inside the caller's transaction)."""
+    changes = (await session.scalars(select(OfficeHoursChange))).all()
+    sessions = office_hours_sessions(config, calendar, changes)
+    return await replan(session, prefix="officehours:", desired=office_hours_plans(config, sessions), now=now)
+
+
 async def office_hours(services: Services) -> list[OfficeHoursSession]:
     async with services.db.read() as session:
         changes = (await session.scalars(select(OfficeHoursChange))).all()
-    return sources.office_hours_sessions(services.config, services.calendar, changes)
+    return office_hours_sessions(services.config, services.calendar, changes)
 
 
 async def next_office_hours(services: Services) -> OfficeHoursSession | None:
     """The next session (cancelled ones included, so the change can be shown)."""
     now = services.now()
     return next((s for s in await office_hours(services) if s.ends_at > now), None)
-
-
-def _parse_day(text: str) -> date:
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise InvalidInput(f"`{text[:20]}` is not a date like 2025-03-12.") from None
 
 
 async def _regular_session(services: Services, day: date) -> OfficeHoursSession:
@@ -238,7 +373,7 @@ async def change_office_hours(
     """Cancel or move one session; re-plans its reminders and notifies subscribers and the channel
     at once (through the outbox). Returns the changed session and the notice row count.
     Raises InvalidInput, NotFound or Conflict."""
-    day = _parse_day(day_text)
+    day = parse_day(day_text)
     await _regular_session(services, day)
     now = services.now()
     new_start = None
@@ -263,19 +398,15 @@ async def change_office_hours(
             else ("move", new_start, place, reason, actor_id, now)
         )
         await session.flush()
-        await sources.replan_office_hours(
-            session, config=services.config, calendar=services.calendar, now=now
-        )
+        await replan_office_hours(session, config=services.config, calendar=services.calendar, now=now)
         changed = next(
-            s
-            for s in sources.office_hours_sessions(services.config, services.calendar, [row])
-            if s.day == day
+            s for s in office_hours_sessions(services.config, services.calendar, [row]) if s.day == day
         )
         why = f" ({reason})" if reason else ""
         if cancel:
             text = f"☕ Office hours on {day:%a %b} {day.day} are **cancelled**{why}."
         else:
-            text = f"☕ Office hours on {day:%a %b} {day.day} **moved** to {sources.stamp(changed.starts_at)} at {changed.place}{why}."
+            text = f"☕ Office hours on {day:%a %b} {day.day} **moved** to {stamp(changed.starts_at)} at {changed.place}{why}."
         notices = await _notice(
             session, f"officehours-change:{day.isoformat()}:{secrets.token_hex(6)}", text, now
         )
@@ -307,6 +438,6 @@ async def office_hours_notice(services: Services, *, actor_id: int, text: str) -
 
 
 async def _notice(session: AsyncSession, key: str, text: str, now: datetime) -> int:
-    channel = Planned(f"{key}:channel", "office_hours_notice", "channel", text, now)
-    dms = Planned(f"{key}:dm", "office_hours_notice", "dm_all", text, now, category="office_hours")
+    channel = Planned(f"{key}:channel", OFFICE_HOURS_NOTICE_KIND, "channel", text, now)
+    dms = Planned(f"{key}:dm", OFFICE_HOURS_NOTICE_KIND, "dm_all", text, now, category="office_hours")
     return int(await enqueue(session, channel)) + int(await enqueue(session, dms))

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.config import parse_hhmm
 from bot.db import audit
 from bot.db.models import Group, GroupMember, Paper, Presenter, Review
 from bot.errors import InvalidInput, NotAllowed, NotFound
-from bot.notify.outbox import Planned, ReplanResult, replan
 from bot.services import Services
 from bot.services.csv_out import Cell, csv_bytes
 from bot.services.students import ensure_student
@@ -345,44 +343,7 @@ async def reviewable_talks(services: Services) -> list[Target]:
         return found
 
 
-# ---- the reminder after each talk day ----------------------------------------------------------
-def review_reminder_plans(services: Services, weeks: Sequence[int]) -> list[Planned]:
-    text_time = services.config.reviews.reminder_time
-    if not text_time:
-        return []
-    at = parse_hhmm(text_time)
-    plans = []
-    for week in weeks:
-        day = services.calendar.talk_date(week)
-        due = services.calendar.at(day, at)
-        closes = services.calendar.at(
-            day + timedelta(days=services.config.reviews.talk_window_days), time(0, 0)
-        )
-        text = (
-            f"📝 Today's student talks can be peer-reviewed until <t:{int(closes.timestamp())}:F>: "
-            "`/review talk paper:NUMBER` (clarity of the question, the solution, the limitations; 1–5 each)."
-        )
-        plans.append(
-            Planned(
-                f"review-reminder:{week}",
-                "review_reminder",
-                "dm_all",
-                text,
-                due,
-                closes,
-                category="presentation",
-            )
-        )
-    return plans
-
-
-async def replan_review_reminders(services: Services, session: AsyncSession) -> ReplanResult:
-    weeks = sorted(set((await session.scalars(select(Paper.week))).all()))
-    return await replan(
-        session, prefix="review-reminder:", desired=review_reminder_plans(services, weeks), now=services.now()
-    )
-
-
+# ---- who the review reminder goes to (see bot/services/talks.py) ------------------------------
 async def students_without_review(services: Services, week: int, candidates: Sequence[int]) -> list[int]:
     """Of `candidates`, those who reviewed no talk of `week` and present none that week."""
     async with services.db.read() as session:

@@ -1,10 +1,8 @@
-"""The class roster (`student_id,name[,discord]`): import, linking to members, and the check
-`/register` makes against it."""
+"""The class roster (`student_id,name[,discord][,email]`): import, linking to members, and the check
+`/register` makes against it. The optional email is the student's LMS login (the Moodle export's key)."""
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,9 +14,19 @@ from bot.db import audit
 from bot.db.models import RosterEntry, Student
 from bot.errors import Conflict, InvalidInput
 from bot.services import Services
+from bot.services.csv_in import read_csv
 
 MAX_ROSTER_BYTES = 1_000_000
 NAME_MAX = 100
+EMAIL_MAX = 254  # RFC 5321's limit on a forward path
+HEADER = "student_id,name[,discord][,email]"
+OPTIONAL_COLUMNS = ("discord", "email")
+# A plausible address: a local part that starts with a letter or digit (so no spreadsheet reads it as a
+# formula), one @, and a domain of dot-separated labels ending in a name of two or more letters.
+_EMAIL = re.compile(
+    r"[A-Za-z0-9][A-Za-z0-9._%+'-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}",
+    re.ASCII,
+)
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,12 @@ class RosterRow:
     student_id: str
     name: str
     discord_ref: str
+    email: str = ""
+
+
+def plausible_email(text: str) -> bool:
+    """Whether `text` looks like an email address a university issues. Raises nothing."""
+    return len(text) <= EMAIL_MAX and ".." not in text and _EMAIL.fullmatch(text) is not None
 
 
 @dataclass(frozen=True)
@@ -49,40 +63,36 @@ class RosterResult:
 
 def parse_roster_csv(services: Services, data: bytes) -> tuple[list[RosterRow], list[str]]:
     """Validate every row; returns (rows, "line N: reason" errors)."""
-    if not data.strip():
-        return [], ["line 1: the file is empty"]
-    if len(data) > MAX_ROSTER_BYTES:
-        return [], [f"line 1: the file is larger than {MAX_ROSTER_BYTES // 1000} kB"]
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return [], ["line 1: the file is not UTF-8 text (save it as CSV UTF-8)"]
-    if "\x00" in text:
-        return [], ["line 1: the file is not a text CSV"]
-    try:
-        records = list(csv.reader(io.StringIO(text, newline="")))
-    except csv.Error as error:
-        return [], [f"line 1: not a readable CSV file ({error})"]
+    records, unreadable = read_csv(
+        data, max_bytes=MAX_ROSTER_BYTES, not_utf8_hint="save it as CSV UTF-8", text_only=True
+    )
+    if unreadable:
+        return [], unreadable
     header = [h.strip().lower() for h in records[0]] if records else []
+    extra = header[2:]
     if (
         header[:2] != ["student_id", "name"]
-        or len(header) > 3
-        or (len(header) == 3 and header[2] != "discord")
+        or len(set(extra)) != len(extra)
+        or not set(extra) <= set(OPTIONAL_COLUMNS)
     ):
-        return [], ["line 1: the header must be student_id,name or student_id,name,discord"]
+        return [], [f"line 1: the header must be {HEADER}"]
+    position = {column: index for index, column in enumerate(header)}
     pattern = services.config.registration.student_id_pattern
     rows: list[RosterRow] = []
     errors: list[str] = []
     seen_ids: dict[str, int] = {}
     seen_refs: dict[str, int] = {}
+    seen_emails: dict[str, int] = {}
     for line, values in enumerate(records[1:], start=2):
         if not any(v.strip() for v in values):
             continue
         if len(values) > len(header):
             errors.append(f"line {line}: {len(values)} columns, expected {len(header)}")
             continue
-        values = [v.strip() for v in values] + [""] * (3 - len(values))
-        student_id, name, ref = values[0], " ".join(values[1].split()), values[2].lstrip("@")
+        values = [v.strip() for v in values] + [""] * (len(header) - len(values))
+        student_id, name = values[0], " ".join(values[1].split())
+        ref = values[position["discord"]].lstrip("@") if "discord" in position else ""
+        email = values[position["email"]] if "email" in position else ""
         if not re.fullmatch(pattern, student_id, flags=re.ASCII):
             errors.append(f"line {line}: `{student_id[:32]}` is not a valid student id")
         elif not 1 <= len(name) <= NAME_MAX:
@@ -93,11 +103,17 @@ def parse_roster_csv(services: Services, data: bytes) -> tuple[list[RosterRow], 
             errors.append(
                 f"line {line}: Discord account {ref} is already on line {seen_refs[ref.casefold()]}"
             )
+        elif email and not plausible_email(email):
+            errors.append(f"line {line}: `{email[:60]}` is not an email address")
+        elif email and email.casefold() in seen_emails:
+            errors.append(f"line {line}: email {email} is already on line {seen_emails[email.casefold()]}")
         else:
             seen_ids[student_id] = line
             if ref:
                 seen_refs[ref.casefold()] = line
-            rows.append(RosterRow(line, student_id, name, ref))
+            if email:
+                seen_emails[email.casefold()] = line
+            rows.append(RosterRow(line, student_id, name, ref, email))
     if not rows and not errors:
         errors.append("line 2: no students in the file")
     return rows, errors
@@ -162,6 +178,7 @@ async def import_roster(
                     name=row.name,
                     discord_ref=row.discord_ref or None,
                     discord_id=discord_id,
+                    email=row.email or None,
                     imported_at=now,
                 )
             )

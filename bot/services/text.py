@@ -1,4 +1,6 @@
-"""Text that people type and others read: the one rule for "does this show as anything at all".
+"""Text that people type and others read: the one rule for "does this show as anything at all",
+the two ways the bot writes a time (a Discord timestamp, a reminder offset) and how it reads a
+date.
 
 A name made only of blank fillers (U+3164 HANGUL FILLER, U+2800 BRAILLE PATTERN BLANK, ...),
 zero-width characters or combining marks passes every length check and shows as nothing in Discord
@@ -10,6 +12,7 @@ other (C*: controls, format characters such as U+200B or U+FEFF, private use, un
 from __future__ import annotations
 
 import unicodedata
+from datetime import date, datetime, timedelta
 
 from bot.errors import InvalidInput
 
@@ -37,3 +40,25 @@ def require_visible(text: str, what: str) -> None:
             f"{what} needs at least one visible letter, digit or symbol; "
             "blank or invisible characters alone show as nothing."
         )
+
+
+def stamp(instant: datetime) -> str:
+    """A Discord timestamp every reader sees in their own timezone: full date, then relative."""
+    return f"<t:{int(instant.timestamp())}:F> (<t:{int(instant.timestamp())}:R>)"
+
+
+def offset_label(offset: timedelta) -> str:
+    """A reminder offset the way `parse_offsets` reads it back: 7d, 1h, 30m (or seconds)."""
+    seconds = int(offset.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def parse_day(text: str) -> date:
+    """A YYYY-MM-DD date, as typed. Raises InvalidInput."""
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(f"`{text[:20]}` is not a date like 2025-03-12.") from None

@@ -8,17 +8,17 @@ from discord import app_commands
 
 from bot.app import CourseBot
 from bot.errors import NotAllowed
-from bot.permissions import Privilege, privilege_of
+from bot.permissions import is_student
 from bot.services import attendance
 from bot.services.attendance import Outcome
-from cogs._base import FeatureCog
+from cogs._base import FeatureCog, add_cogs
 from cogs._render import embed, when
 from cogs.attendance._staff import AttendanceStaffCog
 
 
 class AttendanceCog(FeatureCog):
     def _require_student(self, interaction: discord.Interaction) -> None:
-        if privilege_of(interaction.user, self.bot.config.discord.roles) != Privilege.STUDENT:
+        if not is_student(interaction.user, self.bot.config.discord.roles):
             raise NotAllowed("Only members with the student role check in.")
 
     @app_commands.command(
@@ -102,5 +102,4 @@ class AttendanceCog(FeatureCog):
 
 
 async def setup(bot: CourseBot) -> None:
-    await bot.add_cog(AttendanceCog(bot))
-    await bot.add_cog(AttendanceStaffCog(bot))
+    await add_cogs(bot, AttendanceCog(bot), AttendanceStaffCog(bot))

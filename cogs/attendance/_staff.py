@@ -226,8 +226,8 @@ class AttendanceStaffCog(StaffCog):
             text += f"\n… and {len(pending) - len(shown)} more after these."
         view = discord.ui.View(timeout=None)
         for excuse in shown:
-            view.add_item(ExcuseDecision(excuse.id, True))
-            view.add_item(ExcuseDecision(excuse.id, False))
+            for button in ExcuseDecision.pair(excuse.id):
+                view.add_item(button)
         await interaction.response.send_message(
             embed=embed(f"Excuse requests ({len(pending)})", text[:4000]), view=view, ephemeral=True
         )

@@ -9,7 +9,7 @@ from discord import app_commands
 from bot.app import CourseBot
 from bot.permissions import is_staff
 from bot.services import groups
-from cogs._base import FeatureCog
+from cogs._base import FeatureCog, add_cogs
 from cogs.groups._channels import GroupChannels
 from cogs.groups._render import group_embed, member_list
 from cogs.groups._staff import GroupStaffCog
@@ -131,5 +131,4 @@ class GroupsCog(FeatureCog):
 
 
 async def setup(bot: CourseBot) -> None:
-    await bot.add_cog(GroupsCog(bot))
-    await bot.add_cog(GroupStaffCog(bot))
+    await add_cogs(bot, GroupsCog(bot), GroupStaffCog(bot))

@@ -10,42 +10,23 @@ import discord
 from bot.app import CourseBot
 from bot.permissions import require_staff
 from bot.services import groups
+from cogs._answer import AnswerButton, answer_view
 from cogs._base import guarded
 from cogs._render import bot_of
 from cogs.groups._channels import GroupChannels
 
 
-class InviteAnswer(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"ginvite:(?P<invite>\d+):(?P<answer>accept|decline)",
-):
+class InviteAnswer(AnswerButton, prefix="ginvite", answers=("accept", "decline")):
     """Accept or Decline on a group invitation (sent by DM)."""
-
-    def __init__(self, invite_id: int, accept: bool) -> None:
-        answer = "accept" if accept else "decline"
-        style = discord.ButtonStyle.success if accept else discord.ButtonStyle.danger
-        super().__init__(
-            discord.ui.Button(label=answer.title(), style=style, custom_id=f"ginvite:{invite_id}:{answer}")
-        )
-        self.invite_id, self.accept = invite_id, accept
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> InviteAnswer:
-        return cls(int(match["invite"]), match["answer"] == "accept")
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await guarded(interaction, lambda: self.answer(interaction))
 
     async def answer(self, interaction: discord.Interaction) -> None:
         bot = bot_of(interaction)
         result = await groups.answer_invite(
             bot.services,
-            invite_id=self.invite_id,
+            invite_id=self.item_id,
             discord_id=interaction.user.id,
             discord_name=interaction.user.name,
-            accept=self.accept,
+            accept=self.yes,
         )
         name = result.group.name
         mine = {
@@ -63,10 +44,7 @@ class InviteAnswer(
 
 
 def invite_view(invite_id: int) -> discord.ui.View:
-    view = discord.ui.View(timeout=None)
-    view.add_item(InviteAnswer(invite_id, True))
-    view.add_item(InviteAnswer(invite_id, False))
-    return view
+    return answer_view(InviteAnswer, invite_id)
 
 
 class AutofillConfirm(

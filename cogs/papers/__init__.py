@@ -8,7 +8,7 @@ from discord import app_commands
 
 from bot.app import CourseBot
 from bot.services import papers
-from cogs._base import FeatureCog
+from cogs._base import FeatureCog, add_cogs
 from cogs.papers._render import choice_label, status_embed, talk_text
 from cogs.papers._staff import PaperStaffCog
 from cogs.papers._views import BoardPage, SwapAnswer, board_message, swap_view
@@ -77,8 +77,8 @@ class PapersCog(FeatureCog):
         status = await papers.status(self.bot.services, interaction.user.id)
         view = discord.ui.View(timeout=None)
         for offer in status.offers_received[:12]:
-            view.add_item(SwapAnswer(offer.id, True))
-            view.add_item(SwapAnswer(offer.id, False))
+            for button in SwapAnswer.pair(offer.id):
+                view.add_item(button)
         await interaction.response.send_message(embed=status_embed(status), view=view, ephemeral=True)
 
     @signup.command(name="withdraw", description="Give up your presenter slot or waitlist place")
@@ -110,5 +110,4 @@ class PapersCog(FeatureCog):
 
 
 async def setup(bot: CourseBot) -> None:
-    await bot.add_cog(PapersCog(bot))
-    await bot.add_cog(PaperStaffCog(bot))
+    await add_cogs(bot, PapersCog(bot), PaperStaffCog(bot))

@@ -9,6 +9,7 @@ from bot.errors import InvalidInput
 from bot.services import papers
 from bot.services.papers import PaperFields
 from cogs._base import StaffCog
+from cogs._render import import_problems
 from cogs.papers._render import mentions, talk_text
 
 MAX_CSV_BYTES = papers.MAX_IMPORT_BYTES
@@ -53,12 +54,7 @@ class PaperStaffCog(StaffCog):
             self.bot.services, actor_id=interaction.user.id, data=await file.read()
         )
         if result.errors:
-            shown = "\n".join(result.errors[:20]) + (
-                f"\n… and {len(result.errors) - 20} more" if len(result.errors) > 20 else ""
-            )
-            await interaction.followup.send(
-                f"Nothing was imported; fix these rows:\n{shown}"[:2000], ephemeral=True
-            )
+            await interaction.followup.send(import_problems(result.errors), ephemeral=True)
             return
         await interaction.followup.send(
             f"Imported: {result.added} added, {result.updated} updated.", ephemeral=True

@@ -8,6 +8,7 @@ from typing import Any
 import discord
 
 from bot.services import papers
+from cogs._answer import AnswerButton, answer_view
 from cogs._base import guarded
 from cogs._render import bot_of, embed
 from cogs.papers._render import board_pages
@@ -65,32 +66,13 @@ async def board_message(
     return card, view
 
 
-class SwapAnswer(
-    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"swap:(?P<offer>\d+):(?P<answer>accept|decline)"
-):
+class SwapAnswer(AnswerButton, prefix="swap", answers=("accept", "decline")):
     """Accept or Decline on a swap offer; only the addressee can answer."""
-
-    def __init__(self, offer_id: int, accept: bool) -> None:
-        answer = "accept" if accept else "decline"
-        style = discord.ButtonStyle.success if accept else discord.ButtonStyle.danger
-        super().__init__(
-            discord.ui.Button(label=answer.title(), style=style, custom_id=f"swap:{offer_id}:{answer}")
-        )
-        self.offer_id, self.accept = offer_id, accept
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> SwapAnswer:
-        return cls(int(match["offer"]), match["answer"] == "accept")
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await guarded(interaction, lambda: self.answer(interaction))
 
     async def answer(self, interaction: discord.Interaction) -> None:
         bot = bot_of(interaction)
         result = await papers.answer_swap(
-            bot.services, offer_id=self.offer_id, discord_id=interaction.user.id, accept=self.accept
+            bot.services, offer_id=self.item_id, discord_id=interaction.user.id, accept=self.yes
         )
         texts = {
             "accepted": f"Swapped: you now present paper {result.from_paper}.",
@@ -106,7 +88,4 @@ class SwapAnswer(
 
 
 def swap_view(offer_id: int) -> discord.ui.View:
-    view = discord.ui.View(timeout=None)
-    view.add_item(SwapAnswer(offer_id, True))
-    view.add_item(SwapAnswer(offer_id, False))
-    return view
+    return answer_view(SwapAnswer, offer_id)

@@ -3,18 +3,17 @@ for the staff to look a registration up. The rules live in bot/services/students
 
 from __future__ import annotations
 
-import json
+from typing import Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.app import CourseBot
-from bot.db.audit import recent
-from bot.permissions import Privilege, privilege_of, role_matches
-from bot.services import onboarding, students
+from bot.permissions import Privilege, is_student, privilege_of, role_matches
+from bot.services import audit_log, onboarding, students
 from bot.tree import reply
-from cogs._base import FeatureCog, StaffCog
+from cogs._base import FeatureCog, StaffCog, add_cogs
 from cogs._render import embed, when
 from cogs.registration._roles import StudentRole
 
@@ -27,7 +26,7 @@ class RegistrationCog(FeatureCog):
         self.student_role = StudentRole(bot)
 
     def _is_student(self, member: discord.Member) -> bool:
-        return privilege_of(member, self.bot.config.discord.roles) == Privilege.STUDENT and not member.bot
+        return is_student(member, self.bot.config.discord.roles)
 
     @commands.Cog.listener()
     async def on_member_join(self, member: discord.Member) -> None:
@@ -128,23 +127,20 @@ class StudentLookupCog(StaffCog):
             card.add_field(name="Registration", value=f"`{record.student_id}` · {record.name}", inline=False)
         if record is not None:
             card.add_field(name="Known since", value=when(record.joined_at), inline=False)
-        async with services.db.read() as session:
-            entries = await recent(session, target_id=member.id, limit=10)
+        entries = await audit_log.recent_entries(services, member_id=member.id, limit=10)
         history = "\n".join(f"{when(e.at)} · `{e.action}` {_short(e.details)}" for e in entries)
         card.add_field(name="Recent activity", value=history[:1024] or "—", inline=False)
         await interaction.response.send_message(embed=card, ephemeral=True)
 
 
-def _short(details: str) -> str:
-    data = json.loads(details or "{}")
+def _short(details: dict[str, Any]) -> str:
     text = ", ".join(
         f"{key}={value}"
-        for key, value in data.items()
+        for key, value in details.items()
         if value is not None and not key.startswith("previous")
     )
     return text[:80]
 
 
 async def setup(bot: CourseBot) -> None:
-    await bot.add_cog(RegistrationCog(bot))
-    await bot.add_cog(StudentLookupCog(bot))
+    await add_cogs(bot, RegistrationCog(bot), StudentLookupCog(bot))

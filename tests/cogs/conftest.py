@@ -15,10 +15,12 @@ from pathlib import Path
 import discord
 import pytest
 import simcord
+from sqlalchemy import func, select
 
 from bot.app import CourseBot
 from bot.clock import Clock
 from bot.config import Config
+from bot.db.models import AuditEntry
 from bot.tree import friendly_message
 
 GUILD_ID = 1_100_000_000_000_000_001
@@ -64,6 +66,61 @@ class Course:
         new_bot = CourseBot(self.bot.config, clock=self.bot.clock, poll_outbox=False)
         await self.env.restart_bot(new_bot)
         self.bot = new_bot
+
+
+# ---- reading what the bot answered ---------------------------------------------------------------
+def reply_of(result: simcord.InteractionResult) -> simcord.ResponseMessage:
+    """The reply, also when it was deferred (then it arrives as a follow-up)."""
+    message = result.followups[-1] if result.followups else result.response
+    assert message is not None
+    return message
+
+
+def reply_text(result: simcord.InteractionResult) -> str:
+    """The text of an ephemeral reply."""
+    assert result.ephemeral
+    return reply_of(result).content
+
+
+def one_line(result: simcord.InteractionResult) -> str:
+    """An ephemeral reply of one line of plain text (no embed, no form)."""
+    assert result.modal is None
+    assert result.ephemeral
+    message = reply_of(result)
+    assert not message.embeds
+    text = message.content
+    assert text and "\n" not in text
+    return text
+
+
+def card_of(result: simcord.InteractionResult) -> discord.Embed:
+    """The one embed of an ephemeral reply."""
+    assert result.ephemeral
+    [card] = reply_of(result).embeds
+    return card
+
+
+def embed_text(embed: discord.Embed) -> str:
+    """Everything an embed shows, as text: title, description, footer, then each field's name and value."""
+    parts = [embed.title or "", embed.description or "", embed.footer.text or ""]
+    parts += [f"{field.name}\n{field.value}" for field in embed.fields]
+    return "\n".join(parts)
+
+
+def dm_messages(course: Course, name: str) -> list[discord.Message]:
+    """The DMs member `name` got from the bot, oldest first."""
+    return course.users[name].dm_channel.history()
+
+
+def dms(course: Course, name: str) -> list[str]:
+    """The text of those DMs."""
+    return [message.content for message in dm_messages(course, name)]
+
+
+async def audit_count(course: Course) -> int:
+    """How many audit entries the bot has written."""
+    async with course.bot.services.db.read() as session:
+        return await session.scalar(select(func.count()).select_from(AuditEntry)) or 0
 
 
 def course_config(config: Config, tmp_path: Path) -> Config:

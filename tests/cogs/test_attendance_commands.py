@@ -23,6 +23,7 @@ from sqlalchemy import delete, func, select
 from bot.db.models import AbsenceWarning, AttendanceRecord, AuditEntry, ExcuseRequest, Notification
 from bot.services import attendance
 from cogs.attendance._lifecycle import SessionLifecycle
+from tests.cogs.conftest import dms, one_line
 from tests.conftest import seoul
 
 if TYPE_CHECKING:
@@ -33,15 +34,6 @@ STAFF_ONLY = "Only the course staff (TA or instructor role) can do that."
 
 
 # ---- helpers -----------------------------------------------------------------------------------
-def one_line(result: simcord.InteractionResult) -> str:
-    """The reply: ephemeral, plain text, one line."""
-    assert result.ephemeral
-    assert result.response is not None and not result.response.embeds
-    content = result.response.content
-    assert content and "\n" not in content
-    return content
-
-
 def card_text(result: simcord.InteractionResult) -> str:
     assert result.ephemeral
     [card] = result.response.embeds
@@ -52,10 +44,6 @@ def card_text(result: simcord.InteractionResult) -> str:
 
 def ta_log(course: Course) -> list[str]:
     return [m.content for m in course.channels["ta-log"].history()]
-
-
-def dms(course: Course, name: str) -> list[str]:
-    return [m.content for m in course.users[name].dm_channel.history()]
 
 
 async def restart(course: Course) -> None:

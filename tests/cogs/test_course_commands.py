@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import discord
 import pytest
-import simcord
 
+from tests.cogs.conftest import embed_text, one_line
 from tests.conftest import seoul
 
 if TYPE_CHECKING:
@@ -23,20 +22,6 @@ def when(*args: int) -> str:
     """A full-date timestamp followed by the relative one, as the cogs render instants."""
     unix = int(seoul(*args).timestamp())
     return f"<t:{unix}:F> (<t:{unix}:R>)"
-
-
-def embed_text(embed: discord.Embed) -> str:
-    parts = [embed.title or "", embed.description or "", embed.footer.text or ""]
-    parts += [f"{field.name}\n{field.value}" for field in embed.fields]
-    return "\n".join(parts)
-
-
-def one_line_reply(result: simcord.InteractionResult) -> str:
-    assert result.ephemeral
-    assert result.response is not None and not result.response.embeds
-    content = result.response.content
-    assert content and "\n" not in content
-    return content
 
 
 async def test_course_card(course: Course) -> None:
@@ -95,15 +80,15 @@ async def test_schedule_of_this_week_and_of_week_7(course: Course) -> None:
 
 async def test_schedule_refuses_a_week_after_the_term(course: Course) -> None:
     result = await course.members["alice"].slash(course.channel, "schedule", week=17)
-    assert one_line_reply(result) == "Week must be between 1 and 16."
+    assert one_line(result) == "Week must be between 1 and 16."
 
 
 async def test_register_and_correct(course: Course) -> None:
     alice = course.members["alice"]
     first = await alice.slash(course.channel, "register", student_id="20251234", name="Alice Kim")
-    assert one_line_reply(first).startswith("Registered: `20251234` · Alice Kim.")
+    assert one_line(first).startswith("Registered: `20251234` · Alice Kim.")
     again = await alice.slash(course.channel, "register", student_id="20251235", name="Alice Kim")
-    assert one_line_reply(again) == (
+    assert one_line(again) == (
         "Registration updated: `20251235` · Alice Kim (was `20251234` · Alice Kim)."
     )
 
@@ -122,7 +107,7 @@ async def test_register_bad_input_gets_one_line(
     course: Course, student_id: str, name: str, reason: str
 ) -> None:
     result = await course.members["bob"].slash(course.channel, "register", student_id=student_id, name=name)
-    assert reason in one_line_reply(result)
+    assert reason in one_line(result)
     lookup = await course.members["ta"].slash(course.channel, "ta student", member=course.members["bob"])
     assert "Not registered." in embed_text(lookup.response.embeds[0])
 
@@ -130,7 +115,7 @@ async def test_register_bad_input_gets_one_line(
 async def test_register_an_id_taken_by_someone_else(course: Course) -> None:
     await course.members["alice"].slash(course.channel, "register", student_id="20251234", name="Alice Kim")
     result = await course.members["bob"].slash(course.channel, "register", student_id="20251234", name="Bob")
-    assert "already registered to another account" in one_line_reply(result)
+    assert "already registered to another account" in one_line(result)
 
 
 @pytest.mark.parametrize("staff", ["ta", "prof"])

@@ -20,7 +20,7 @@ from bot.config import Config
 from bot.db.models import AuditEntry, Group, GroupInvite, GroupMember
 from bot.services import groups
 from cogs.groups._views import AutofillConfirm
-from tests.cogs.conftest import GUILD_ID, Course, course_config
+from tests.cogs.conftest import GUILD_ID, Course, card_of, course_config, dm_messages, embed_text, one_line
 from tests.conftest import seoul
 
 LOCKED = "Groups are locked; ask the staff to move you (`/ta group move`)."
@@ -29,25 +29,6 @@ CODE = re.compile(r"`([A-Z2-9]{6})`")
 
 
 # ---- helpers ------------------------------------------------------------------------------------
-def one_line(result: simcord.InteractionResult) -> str:
-    """The ephemeral one-line reply of a command or button."""
-    assert result.ephemeral
-    message = result.response if result.response is not None else result.followups[-1]
-    assert not message.embeds and message.content and "\n" not in message.content
-    return message.content
-
-
-def embed_text(result: simcord.InteractionResult) -> str:
-    assert result.ephemeral
-    [card] = result.response.embeds
-    parts = [card.title or "", card.description or "", card.footer.text or ""]
-    return "\n".join(parts + [f"{f.name}: {f.value}" for f in card.fields])
-
-
-def dms(course: Course, name: str) -> list[discord.Message]:
-    return course.users[name].dm_channel.history()
-
-
 def ta_log(course: Course) -> list[str]:
     return [m.content for m in course.channels["ta-log"].history()]
 
@@ -112,15 +93,15 @@ async def test_join_by_code_ignores_case_and_spaces(course: Course) -> None:
 async def test_info_shows_the_code_only_to_members_and_staff(course: Course) -> None:
     code = await create(course, "alice", "Sparse Squad")
     await course.members["alice"].slash(course.channel, "group title", text="Pruning LLMs on a budget")
-    mine = embed_text(await course.members["alice"].slash(course.channel, "group info"))
+    mine = embed_text(card_of(await course.members["alice"].slash(course.channel, "group info")))
     assert "Group Sparse Squad" in mine and "Pruning LLMs on a budget" in mine
     assert f"`{code}`" in mine and "Members (1/3)" in mine
-    assert code in embed_text(
+    assert code in embed_text(card_of(
         await course.members["ta"].slash(course.channel, "group info", name="sparse squad")
-    )
-    outsider = embed_text(
+    ))
+    outsider = embed_text(card_of(
         await course.members["bob"].slash(course.channel, "group info", name="Sparse Squad")
-    )
+    ))
     assert "Group Sparse Squad" in outsider and code not in outsider and "Invite code" not in outsider
     none = one_line(await course.members["carol"].slash(course.channel, "group info"))
     assert none == "You are not in a group: `/group create` or `/group join`."
@@ -180,7 +161,7 @@ async def test_bad_input_gets_one_line_and_changes_nothing(
     reply = one_line(await course.members[who].slash(course.channel, command, **options))
     assert expected in reply
     assert await state(course) == before
-    assert dms(course, "alice") == [] and dms(course, "carol") == []
+    assert dm_messages(course, "alice") == [] and dm_messages(course, "carol") == []
 
 
 async def test_a_full_group_refuses_a_fourth(course: Course) -> None:
@@ -212,7 +193,7 @@ async def test_invite_accept_joins_and_tells_the_inviter(course: Course) -> None
     assert (
         await invite(course, "alice", "bob") == f"Invitation sent to {course.members['bob'].mention} by DM."
     )
-    [dm] = dms(course, "bob")
+    [dm] = dm_messages(course, "bob")
     assert f"{course.members['alice'].mention} invites you to project group Sparse Squad" in dm.content
     expires = int((seoul(2025, 3, 10, 11, 0) + timedelta(hours=48)).timestamp())
     assert f"<t:{expires}:R>" in dm.content
@@ -220,21 +201,21 @@ async def test_invite_accept_joins_and_tells_the_inviter(course: Course) -> None
     answer = await course.users["bob"].click(dm, label="Accept")
     assert one_line(answer) == "You joined group Sparse Squad."
     assert await members_of(course, "Sparse Squad") == {"alice", "bob"}
-    assert [m.content for m in dms(course, "alice")] == [
+    assert [m.content for m in dm_messages(course, "alice")] == [
         f"{course.members['bob'].mention} accepted your invitation to group Sparse Squad."
     ]
-    [dm] = dms(course, "bob")
+    [dm] = dm_messages(course, "bob")
     assert dm.components == []  # the buttons are gone once answered
 
 
 async def test_invite_decline(course: Course) -> None:
     await create(course, "alice", "Sparse Squad")
     await invite(course, "alice", "bob")
-    [dm] = dms(course, "bob")
+    [dm] = dm_messages(course, "bob")
     answer = await course.users["bob"].click(dm, label="Decline")
     assert one_line(answer) == "You declined the invitation to group Sparse Squad."
     assert await members_of(course, "Sparse Squad") == {"alice"}
-    assert [m.content for m in dms(course, "alice")] == [
+    assert [m.content for m in dm_messages(course, "alice")] == [
         f"{course.members['bob'].mention} declined your invitation to group Sparse Squad."
     ]
 
@@ -242,34 +223,34 @@ async def test_invite_decline(course: Course) -> None:
 async def test_an_invitation_older_than_48_hours_has_expired(course: Course, clock: Clock) -> None:
     await create(course, "alice", "Sparse Squad")
     await invite(course, "alice", "bob")
-    [dm] = dms(course, "bob")
+    [dm] = dm_messages(course, "bob")
     clock.advance(timedelta(hours=48, minutes=1))
     answer = await course.users["bob"].click(dm, label="Accept")
     assert "expired" in one_line(answer)
     assert await members_of(course, "Sparse Squad") == {"alice"}
-    assert dms(course, "alice") == []
+    assert dm_messages(course, "alice") == []
 
 
 async def test_the_dm_buttons_work_after_a_restart(course: Course) -> None:
     await create(course, "alice", "Sparse Squad")
     await invite(course, "alice", "bob")
-    [dm] = dms(course, "bob")
+    [dm] = dm_messages(course, "bob")
     await restart(course)
     answer = await course.users["bob"].click(dm, label="Accept")
     assert one_line(answer) == "You joined group Sparse Squad."
     assert await members_of(course, "Sparse Squad") == {"alice", "bob"}
-    assert len(dms(course, "alice")) == 1
+    assert len(dm_messages(course, "alice")) == 1
 
 
 async def test_someone_elses_invitation_cannot_be_answered(course: Course) -> None:
     await create(course, "alice", "Sparse Squad")
     await invite(course, "alice", "bob")
-    [dm] = dms(course, "bob")
+    [dm] = dm_messages(course, "bob")
     custom_id = dm.components[0].children[0].custom_id
     # carol gets a copy of the same button (e.g. a forwarded DM) and presses it
     bot_user = course.bot.get_user(course.users["carol"].id)
     await bot_user.send("copy", view=_view(dm))
-    [copy] = dms(course, "carol")
+    [copy] = dm_messages(course, "carol")
     before = await state(course)
     answer = await course.users["carol"].click(copy, custom_id=custom_id)
     assert "not addressed to you" in one_line(answer)
@@ -298,7 +279,7 @@ async def test_closed_dms_make_the_inviter_share_the_code(course: Course) -> Non
     reply = await invite(course, "alice", "bob")
     assert reply.startswith(f"{course.members['bob'].mention} does not accept DMs")
     assert f"`{code}`" in reply and f"`/group join code:{code}`" in reply
-    assert dms(course, "bob") == []
+    assert dm_messages(course, "bob") == []
     # the code works, and the invitation is still there in case the DMs open
     await course.members["bob"].slash(course.channel, "group join", code=code)
     assert await members_of(course, "Sparse Squad") == {"alice", "bob"}
@@ -331,10 +312,10 @@ async def test_autofill_shows_a_plan_and_confirm_applies_it(course: Course) -> N
         m.id for k, m in course.members.items() if k not in ("prof", "ta")
     }
     for name in ("bob", "carol", "dave", "erin", "frank", "grace"):
-        [dm] = dms(course, name)
+        [dm] = dm_messages(course, name)
         group = await groups.group_of(course.bot.services, course.members[name].id)
         assert dm.content.startswith(f"The staff placed you in project group {group.name} with ")
-    assert dms(course, "alice") == []
+    assert dm_messages(course, "alice") == []
     assert ta_log(course)[-1] == f"{course.members['ta'].mention}: autofill placed 6 students in 3 groups"
 
 
@@ -364,7 +345,7 @@ async def test_a_stale_confirm_changes_nothing(course: Course) -> None:
     done = await course.members["ta"].click(plan, label="Confirm")
     assert one_line(done) == "Groups changed since that plan was made; run `/ta group autofill` again."
     assert await state(course) == before
-    assert dms(course, "carol") == []
+    assert dm_messages(course, "carol") == []
 
 
 async def test_students_cannot_autofill_or_confirm(course: Course) -> None:
@@ -382,7 +363,7 @@ async def test_students_cannot_autofill_or_confirm(course: Course) -> None:
     before = await state(course)
     for message, clicker in (
         (course.channel.last_message, course.members["alice"]),
-        (dms(course, "alice")[-1], course.users["alice"]),
+        (dm_messages(course, "alice")[-1], course.users["alice"]),
     ):
         refused = await clicker.click(message, label="Confirm")
         assert one_line(refused) == "Only the course staff (TA or instructor role) can do that."
@@ -407,8 +388,8 @@ async def test_after_the_proposal_deadline_students_cannot_change_groups(
     for who, command, options in attempts:
         assert one_line(await course.members[who].slash(course.channel, command, **options)) == LOCKED
     assert await state(course) == before
-    assert dms(course, "carol") == []
-    info = embed_text(await course.members["alice"].slash(course.channel, "group info"))
+    assert dm_messages(course, "carol") == []
+    info = embed_text(card_of(await course.members["alice"].slash(course.channel, "group info")))
     assert "Locked: only the staff can change this group." in info
 
     assert (
@@ -448,7 +429,7 @@ async def test_staff_move_works_on_locked_groups_but_not_into_a_full_one(
     reply = one_line(await ta.slash(course.channel, "ta group move", member=carol, group="sparse squad"))
     assert reply == f"Moved {carol.mention} out of Quant Crew (now dissolved) and into Sparse Squad."
     assert await members_of(course, "Sparse Squad") == {"alice", "bob", "carol"}
-    assert [m.content for m in dms(course, "carol")] == [
+    assert [m.content for m in dm_messages(course, "carol")] == [
         "The staff moved you out of Quant Crew (now dissolved) and into Sparse Squad."
     ]
     course.add("dave")
@@ -520,9 +501,9 @@ async def test_a_group_gets_a_private_channel_and_a_role(
         assert channel.overwrites_for(role).view_channel is True
         assert "Group Sparse Squad" in role_names(course, "alice")
         # the channel shows in /group info
-        assert f"<#{info.channel_id}>" in embed_text(
+        assert f"<#{info.channel_id}>" in embed_text(card_of(
             await course.members["alice"].slash(course.channel, "group info")
-        )
+        ))
 
         await course.members["bob"].slash(course.channel, "group join", code=code)
         assert "Group Sparse Squad" in role_names(course, "bob")
@@ -539,7 +520,7 @@ async def test_accept_and_autofill_give_the_role(config: Config, clock: Clock, t
     async with channel_course(config, clock, tmp_path) as course:
         await create(course, "alice", "Sparse Squad")
         await invite(course, "alice", "bob")
-        [dm] = dms(course, "bob")
+        [dm] = dm_messages(course, "bob")
         await course.users["bob"].click(dm, label="Accept")
         assert "Group Sparse Squad" in role_names(course, "bob")
         course.add("dave")
@@ -581,9 +562,9 @@ async def test_autofill_dms_go_through_the_outbox_once_each(course: Course) -> N
     assert one_line(done) == "Done: 4 students placed in 2 groups."
     await course.env.settle()
     assert woken == [0.0]
-    assert all(dms(course, name) == [] for name in ("alice", "bob", "carol", "dave"))
+    assert all(dm_messages(course, name) == [] for name in ("alice", "bob", "carol", "dave"))
     await course.bot.dispatcher.run()
     await course.bot.dispatcher.run()  # again: nothing twice
     for name in ("alice", "bob", "carol", "dave"):
-        [dm] = dms(course, name)
+        [dm] = dm_messages(course, name)
         assert dm.content.startswith("The staff placed you in project group Team ")

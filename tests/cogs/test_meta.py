@@ -50,6 +50,24 @@ async def test_staff_commands_live_only_under_ta(course: Course) -> None:
     assert staff.get_command("student") is not None
 
 
+async def test_a_staff_cog_removed_and_loaded_again_leaves_the_rest_of_the_tree_alone(course: Course) -> None:
+    """discord.py takes a removed cog's commands off the tree by name: `/ta attendance` must not take
+    `/attendance` with it (bot/app.py, CourseBot.remove_cog)."""
+    bot = course.bot
+    staff = bot.tree.get_command("ta")
+    assert isinstance(staff, app_commands.Group)
+    top_level = {command.name for command in bot.tree.get_commands()}
+    assert "attendance" in top_level and staff.get_command("attendance") is not None
+    before = sorted(command.qualified_name for command in bot.tree.walk_commands())
+    await bot.remove_cog("AttendanceStaffCog")
+    after = {command.qualified_name for command in bot.tree.walk_commands()}
+    assert staff.get_command("attendance") is None and "attendance" in after
+    assert {command.name for command in bot.tree.get_commands()} == top_level
+    await bot.reload_extension("cogs.attendance")
+    assert sorted(command.qualified_name for command in bot.tree.walk_commands()) == before
+    assert bot.tree.get_command("ta") is staff
+
+
 async def test_names_and_descriptions_fit_discord_limits(course: Course) -> None:
     for command in course.bot.tree.walk_commands():
         assert 1 <= len(command.description) <= 100, command.qualified_name

@@ -17,7 +17,7 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.db.models import AuditEntry, Notification
 from bot.services.students import get_student
-from tests.cogs.conftest import GUILD_ID, Course, course_config
+from tests.cogs.conftest import GUILD_ID, Course, course_config, dms, reply_text
 
 WELCOME_START = "👋 Welcome to **EECE695D: Efficient ML Systems** (Spring 2025)!"
 
@@ -65,13 +65,6 @@ async def onboarding_course(
 
 
 # ---- helpers -----------------------------------------------------------------------------------
-def reply(result: simcord.InteractionResult) -> str:
-    assert result.ephemeral
-    message = result.followups[-1] if result.followups else result.response
-    assert message is not None
-    return message.content
-
-
 def role_names(course: Course, who: str) -> set[str]:
     guild = course.env.backend.guilds[GUILD_ID]
     return {guild.roles[r].name for r in guild.members[course.members[who].id].role_ids}
@@ -81,16 +74,12 @@ def ta_log(course: Course) -> list[str]:
     return [m.content for m in course.channels["ta-log"].history()]
 
 
-def dms(course: Course, name: str) -> list[str]:
-    return [m.content for m in course.users[name].dm_channel.history()]
-
-
 def role_requests(course: Course) -> list[str]:
     return [r.path for r in course.env.http_requests if r.method == "PUT" and "/roles/" in r.path]
 
 
 async def register(course: Course, who: str, student_id: str, name: str) -> str:
-    return reply(
+    return reply_text(
         await course.members[who].slash(course.channel, "register", student_id=student_id, name=name)
     )
 
@@ -112,7 +101,7 @@ async def import_roster(course: Course) -> None:
         f"student_id,name,discord\n20250001,Alice Kim,{alice.id}\n20250004,Dave Choi,\n20250005,Erin Yoon,\n"
     ).encode()
     result = await course.members["ta"].slash(course.channel, "ta roster import", file=("roster.csv", data))
-    assert reply(result).startswith("Roster imported: 3 students, 1 linked")
+    assert reply_text(result).startswith("Roster imported: 3 students, 1 linked")
 
 
 async def deliver(course: Course) -> None:

@@ -9,12 +9,10 @@ from datetime import timedelta
 import discord
 import pytest
 import simcord
-from sqlalchemy import func, select
 
 from bot.clock import Clock
-from bot.db.models import AuditEntry
 from bot.services import papers
-from tests.cogs.conftest import Course
+from tests.cogs.conftest import Course, audit_count, dm_messages, embed_text, one_line, reply_text
 from tests.conftest import ROOT, seoul
 
 SAMPLE = (ROOT / "data" / "papers.sample.csv").read_bytes()
@@ -28,30 +26,6 @@ def stamp(*args: int, style: str = "F") -> str:
     return f"<t:{int(seoul(*args).timestamp())}:{style}>"
 
 
-def embed_text(embed: discord.Embed) -> str:
-    parts = [embed.title or "", embed.description or "", embed.footer.text or ""]
-    parts += [f"{field.name}\n{field.value}" for field in embed.fields]
-    return "\n".join(parts)
-
-
-def reply_text(result: simcord.InteractionResult) -> str:
-    """The text of an ephemeral reply (a deferred reply arrives as a follow-up)."""
-    assert result.ephemeral
-    message = result.followups[-1] if result.followups else result.response
-    assert message is not None
-    return message.content
-
-
-def one_line(result: simcord.InteractionResult) -> str:
-    text = reply_text(result)
-    assert text and "\n" not in text
-    return text
-
-
-def dms(course: Course, name: str) -> list[discord.Message]:
-    return course.users[name].dm_channel.history()
-
-
 def buttons(message: discord.Message) -> list[str]:
     return [child.label for row in message.components for child in getattr(row, "children", [])]
 
@@ -59,11 +33,6 @@ def buttons(message: discord.Message) -> list[str]:
 async def publish(course: Course) -> None:
     result = await papers.import_papers(course.bot.services, actor_id=None, data=SAMPLE)
     assert result.added == 21
-
-
-async def audit_rows(course: Course) -> int:
-    async with course.bot.services.db.read() as session:
-        return await session.scalar(select(func.count()).select_from(AuditEntry)) or 0
 
 
 async def signup(course: Course, name: str, number: int) -> str:
@@ -115,11 +84,11 @@ BAD_UPLOADS = [
 async def test_ta_import_of_a_bad_file_lists_every_problem_and_imports_nothing(
     course: Course, data: bytes, problems: list[str]
 ) -> None:
-    before = await audit_rows(course)
+    before = await audit_count(course)
     result = await course.members["ta"].slash(course.channel, "ta paper import", file=("papers.csv", data))
     assert reply_text(result).splitlines() == ["Nothing was imported; fix these rows:", *problems]
     assert await papers.board(course.bot.services) == []
-    assert await audit_rows(course) == before
+    assert await audit_count(course) == before
 
 
 # ---- staff only -------------------------------------------------------------------------------------
@@ -136,11 +105,11 @@ async def test_a_student_with_manage_guild_is_refused_staff_commands(
     listed: Course, command: str, options: dict[str, object]
 ) -> None:
     mallory = listed.add("mallory", permissions=discord.Permissions(manage_guild=True))
-    board, rows = await papers.board(listed.bot.services), await audit_rows(listed)
+    board, rows = await papers.board(listed.bot.services), await audit_count(listed)
     result = await mallory.slash(listed.channel, command, **options)
     assert one_line(result) == STAFF_ONLY
     assert await papers.board(listed.bot.services) == board
-    assert await audit_rows(listed) == rows
+    assert await audit_count(listed) == rows
 
 
 async def test_plain_students_do_not_even_see_ta_commands(listed: Course) -> None:
@@ -191,8 +160,8 @@ async def test_ta_paper_remove_tells_presenters_and_waitlist(listed: Course) -> 
         f"Told: {alice}, {bob}, {carol}."
     )
     for name in ("alice", "bob", "carol"):
-        assert "Paper 4 — GPTQ" in dms(listed, name)[-1].content
-        assert "removed from the list by the staff" in dms(listed, name)[-1].content
+        assert "Paper 4 — GPTQ" in dm_messages(listed, name)[-1].content
+        assert "removed from the list by the staff" in dm_messages(listed, name)[-1].content
     assert 4 not in {i.number for i in await papers.board(listed.bot.services)}
 
 
@@ -202,7 +171,7 @@ async def test_ta_paper_assign_and_unassign_with_promotion(listed: Course) -> No
         await signup(listed, name, 4)  # carol waits
     assigned = await ta.slash(listed.channel, "ta paper assign", member=listed.members["dave"], number=5)
     assert one_line(assigned).startswith(f"{listed.members['dave'].mention} now presents paper 5 — SparseGPT")
-    assert dms(listed, "dave")[-1].content.startswith("The staff assigned you to present paper 5 — SparseGPT")
+    assert dm_messages(listed, "dave")[-1].content.startswith("The staff assigned you to present paper 5 — SparseGPT")
 
     full = await ta.slash(listed.channel, "ta paper assign", member=listed.members["erin"], number=4)
     assert one_line(full) == "Paper 4 is full; unassign someone first."
@@ -212,8 +181,8 @@ async def test_ta_paper_assign_and_unassign_with_promotion(listed: Course) -> No
     assert one_line(unassigned) == (
         f"{listed.members['alice'].mention} no longer presents paper 4. Promoted from the waitlist: {carol} (paper 4)."
     )
-    assert dms(listed, "alice")[-1].content == "The staff removed you from paper 4."
-    assert dms(listed, "carol")[-1].content.startswith("Good news: a slot opened")
+    assert dm_messages(listed, "alice")[-1].content == "The staff removed you from paper 4."
+    assert dm_messages(listed, "carol")[-1].content.startswith("Good news: a slot opened")
     info = await papers.paper(listed.bot.services, 4)
     assert info.presenters == (listed.members["bob"].id, listed.members["carol"].id)
 
@@ -380,20 +349,20 @@ async def test_signup_on_a_full_paper_waitlists_and_status_shows_the_position(li
 async def test_signup_with_a_bad_number_gets_one_line_and_changes_nothing(
     listed: Course, number: int, message: str
 ) -> None:
-    board, rows = await papers.board(listed.bot.services), await audit_rows(listed)
+    board, rows = await papers.board(listed.bot.services), await audit_count(listed)
     assert await signup(listed, "alice", number) == message
     assert await papers.board(listed.bot.services) == board
-    assert await audit_rows(listed) == rows
+    assert await audit_count(listed) == rows
 
 
 async def test_signing_up_twice_or_for_a_second_paper_is_refused(listed: Course) -> None:
     await signup(listed, "alice", 4)
-    rows = await audit_rows(listed)
+    rows = await audit_count(listed)
     assert await signup(listed, "alice", 4) == "You already present paper 4."
     assert (await signup(listed, "alice", 5)).startswith(
         "You already present paper 4; `/signup withdraw` first"
     )
-    assert await audit_rows(listed) == rows
+    assert await audit_count(listed) == rows
 
 
 async def test_withdraw_promotes_the_first_waiting_student_who_gets_a_dm(listed: Course) -> None:
@@ -401,13 +370,13 @@ async def test_withdraw_promotes_the_first_waiting_student_who_gets_a_dm(listed:
         await signup(listed, name, 4)  # carol, then dave wait
     result = await listed.members["alice"].slash(listed.channel, "signup withdraw")
     assert one_line(result) == "You no longer present paper 4."
-    [dm] = dms(listed, "carol")
+    [dm] = dm_messages(listed, "carol")
     assert dm.content == (
         "Good news: a slot opened and you moved up from the waitlist. You now present paper 4 — GPTQ: Accurate "
         f"Post-Training Quantization for Generative Pre-trained Transformers: talk #1 of week 10, "
         f"{stamp(2025, 5, 7, 11, 0)} ({stamp(2025, 5, 7, 11, 0, style='R')})."
     )
-    assert dms(listed, "dave") == []
+    assert dm_messages(listed, "dave") == []
     status = await listed.members["dave"].slash(listed.channel, "signup status")
     assert "Position 1 for paper 4" in embed_text(status.response.embeds[0])
     left = await listed.members["dave"].slash(listed.channel, "signup withdraw")
@@ -427,7 +396,7 @@ async def offer(listed: Course) -> discord.Message:
         f"Swap offered to {listed.members['bob'].mention}: your paper 4 for their paper 12. "
         f"They can accept by DM until <t:{int(expires.timestamp())}:F>."
     )
-    [dm] = dms(listed, "bob")
+    [dm] = dm_messages(listed, "bob")
     assert dm.content.startswith(
         f"{listed.members['alice'].mention} offers to swap papers: you would present paper 4"
     )
@@ -451,8 +420,8 @@ async def test_swap_accepted_with_the_dm_button(listed: Course) -> None:
     assert one_line(answer) == "Swapped: you now present paper 4."
     alice, bob = listed.members["alice"], listed.members["bob"]
     assert await holders(listed) == ((bob.id,), (alice.id,))
-    assert dms(listed, "alice")[-1].content == f"{bob.mention} accepted your swap: you now present paper 12."
-    assert buttons(dms(listed, "bob")[0]) == []  # the answered offer loses its buttons
+    assert dm_messages(listed, "alice")[-1].content == f"{bob.mention} accepted your swap: you now present paper 12."
+    assert buttons(dm_messages(listed, "bob")[0]) == []  # the answered offer loses its buttons
 
 
 async def test_swap_accepted_from_the_status_message(listed: Course) -> None:
@@ -462,14 +431,14 @@ async def test_swap_accepted_from_the_status_message(listed: Course) -> None:
     answer = await listed.members["bob"].click(status.response, label="Accept")
     assert one_line(answer) == "Swapped: you now present paper 4."
     assert await holders(listed) == ((listed.members["bob"].id,), (listed.members["alice"].id,))
-    again = await listed.users["bob"].click(dms(listed, "bob")[0], label="Accept")
+    again = await listed.users["bob"].click(dm_messages(listed, "bob")[0], label="Accept")
     assert one_line(again) == "That swap offer was already accepted."
 
 
 async def test_swap_accept_button_still_works_after_a_restart(listed: Course) -> None:
     await offer(listed)
     await listed.restart()
-    [dm] = dms(listed, "bob")
+    [dm] = dm_messages(listed, "bob")
     answer = await listed.users["bob"].click(dm, label="Accept")
     assert one_line(answer) == "Swapped: you now present paper 4."
     assert await holders(listed) == ((listed.members["bob"].id,), (listed.members["alice"].id,))
@@ -481,7 +450,7 @@ async def test_swap_declined(listed: Course) -> None:
     answer = await listed.users["bob"].click(dm, label="Decline")
     assert one_line(answer) == "Swap declined."
     assert await holders(listed) == before
-    assert dms(listed, "alice")[-1].content == f"{listed.members['bob'].mention} declined your swap offer."
+    assert dm_messages(listed, "alice")[-1].content == f"{listed.members['bob'].mention} declined your swap offer."
 
 
 async def test_swap_offer_expires_after_24_hours(listed: Course, clock: Clock) -> None:
@@ -491,7 +460,7 @@ async def test_swap_offer_expires_after_24_hours(listed: Course, clock: Clock) -
     answer = await listed.users["bob"].click(dm, label="Accept")
     assert one_line(answer) == "That offer has expired (offers last 24 hours)."
     assert await holders(listed) == before
-    assert buttons(dms(listed, "bob")[0]) == []
+    assert buttons(dm_messages(listed, "bob")[0]) == []
 
 
 async def test_swap_accept_after_the_offerer_withdrew_is_cancelled(listed: Course) -> None:
@@ -509,7 +478,7 @@ async def test_swap_with_yourself_or_someone_without_a_paper_is_refused(listed: 
     assert one_line(itself) == "You cannot swap with yourself."
     nobody = await alice.slash(listed.channel, "signup swap", member=listed.members["carol"])
     assert one_line(nobody) == "They hold no paper, so there is nothing to swap."
-    assert dms(listed, "carol") == []
+    assert dm_messages(listed, "carol") == []
 
 
 # ---- /schedule ---------------------------------------------------------------------------------------
@@ -537,8 +506,8 @@ async def test_the_promotion_dm_goes_through_the_outbox(listed: Course) -> None:
     listed.bot.dispatcher.wake = lambda delay=0.0: woken.append(delay)  # type: ignore[method-assign]
     await listed.members["alice"].slash(listed.channel, "signup withdraw")
     await listed.env.settle()
-    assert woken == [0.0] and dms(listed, "carol") == []  # planned with the withdrawal, not sent by it
+    assert woken == [0.0] and dm_messages(listed, "carol") == []  # planned with the withdrawal, not sent by it
     await listed.bot.dispatcher.run()
     await listed.bot.dispatcher.run()
-    [dm] = dms(listed, "carol")
+    [dm] = dm_messages(listed, "carol")
     assert dm.content.startswith("Good news: a slot opened and you moved up from the waitlist.")

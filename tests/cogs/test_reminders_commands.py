@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from bot.clock import Clock
 from bot.db.models import AuditEntry, DeadlineRow, Notification, ReminderPreference
-from tests.cogs.conftest import Course
+from tests.cogs.conftest import Course, dms, embed_text, one_line
 from tests.conftest import seoul
 
 STAFF_ONLY = "Only the course staff (TA or instructor role) can do that."
@@ -31,20 +31,6 @@ def when(*args: int) -> str:
     return f"<t:{unix}:F> (<t:{unix}:R>)"
 
 
-def embed_text(embed: discord.Embed) -> str:
-    parts = [embed.title or "", embed.description or ""]
-    parts += [f"{field.name}\n{field.value}" for field in embed.fields]
-    return "\n".join(parts)
-
-
-def one_line(result: simcord.InteractionResult) -> str:
-    assert result.ephemeral
-    assert result.response is not None and not result.response.embeds
-    content = result.response.content
-    assert content and "\n" not in content
-    return content
-
-
 def buttons(message: discord.Message | simcord.ResponseMessage) -> list[str]:
     components = message.components
     labels = []
@@ -53,10 +39,6 @@ def buttons(message: discord.Message | simcord.ResponseMessage) -> list[str]:
         for child in children:
             labels.append(child.get("label") if isinstance(child, dict) else child.label)
     return labels
-
-
-def dms(course: Course, name: str) -> list[str]:
-    return [m.content for m in course.users[name].dm_channel.history()]
 
 
 def posts(course: Course, channel: str) -> list[discord.Message]:

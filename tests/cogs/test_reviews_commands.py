@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from bot.clock import Clock
 from bot.db.models import AuditEntry, Notification, Review
 from bot.services import groups, papers
-from tests.cogs.conftest import Course
+from tests.cogs.conftest import Course, one_line, reply_of
 from tests.conftest import ROOT, seoul
 
 SAMPLE = (ROOT / "data" / "papers.sample.csv").read_bytes()
@@ -43,24 +43,6 @@ POSTER_LABELS = ["Clarity (1–5)", "Soundness (1–5)", "Originality (1–5)", 
 
 
 # ---- helpers ---------------------------------------------------------------------------------
-def one_line(result: simcord.InteractionResult) -> str:
-    """An ephemeral one-line reply (no form shown)."""
-    assert result.modal is None
-    assert result.ephemeral
-    message = result.followups[-1] if result.followups else result.response
-    assert message is not None and not message.embeds
-    text = message.content
-    assert text and "\n" not in text
-    return text
-
-
-def reply_of(result: simcord.InteractionResult) -> simcord.ResponseMessage:
-    """The reply, also when it was deferred (then it arrives as a follow-up)."""
-    message = result.followups[-1] if result.followups else result.response
-    assert message is not None
-    return message
-
-
 def controls(shown: simcord.InteractionResult) -> list[dict[str, Any]]:
     """The text inputs of the form shown, in order."""
     assert shown.modal is not None, "no form was shown"
@@ -492,7 +474,7 @@ async def test_the_gradebook_export_has_review_counts_only(talkday: Course) -> N
     await three_reviews(talkday)
     await review(talkday, "carol", 2, ("3", "3", "3"), "ok")
     result = await talkday.members["ta"].slash(talkday.channel, "ta export")
-    [attachment] = reply_of(result).attachments
+    [attachment] = result.response.attachments  # the reply with the file; the preview follows it
     text = (await attachment.read()).decode("utf-8-sig")
     table = {row["discord_id"]: row for row in csv.DictReader(io.StringIO(text))}
     counts = {

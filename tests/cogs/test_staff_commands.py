@@ -21,7 +21,7 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.db.audit import recent
 from bot.db.models import AuditEntry
-from bot.services import gradebook, roster
+from bot.services import gradebook, lms_formats, roster
 from bot.tree import friendly_message
 from cogs.staff import AuditPage
 from cogs.verify import problems
@@ -123,7 +123,7 @@ async def test_roster_import_links_members_and_reports_the_rest(course: Course) 
 BAD_FILES = [
     pytest.param(
         b"id,name\n20250001,Ann\n",
-        "line 1: the header must be student_id,name or student_id,name,discord",
+        "line 1: the header must be student_id,name[,discord][,email]",
         id="wrong-columns",
     ),
     pytest.param(
@@ -213,12 +213,15 @@ async def test_export_sends_the_gradebook_csv(course: Course) -> None:
     result = await course.members["prof"].slash(course.channel, "ta export")
 
     assert callbacks(course, cursor)[0] == DEFERRED
-    assert reply(result) == "Gradebook: 4 students."
-    [attachment] = (result.followups[-1] if result.followups else result.response).attachments
-    assert attachment.filename == "EECE695D-gradebook-20250310-1100.csv"
-    data = await attachment.read()
-    members = [gradebook.GradebookMember(m.id, m.name, m.joined_at) for m in course.bot.student_members()]
-    assert data == gradebook.gradebook_csv(await gradebook.gradebook_rows(course.bot.services, members))
+    answer, preview = exported(result)
+    assert answer.ephemeral and answer.content == "Gradebook: 4 students."
+    files = await attachments(answer)
+    assert list(files) == ["EECE695D-gradebook-20250310-1100.csv"]
+    assert preview.ephemeral and [a.filename for a in preview.attachments] == ["attendance-score.png"]
+    data = files["EECE695D-gradebook-20250310-1100.csv"]
+    assert data == gradebook.gradebook_csv(
+        await gradebook.gradebook_rows(course.bot.services, members(course))
+    )
     lines = data.decode("utf-8-sig").split("\r\n")
     assert lines[0] == ",".join(gradebook.COLUMNS)
     assert lines[1].startswith(f"20250001,'=1+1,alice,{course.members['alice'].id},")
@@ -227,6 +230,107 @@ async def test_export_sends_the_gradebook_csv(course: Course) -> None:
     assert "prof" not in data.decode() and lines[5:] == [""]
     prof = course.members["prof"]
     assert course.channels["ta-log"].last_message.content == f"{prof.mention} exported the gradebook (4 rows)"
+    [entry] = await recent_entries(course, 1)
+    assert (entry.action, entry.actor_id) == ("gradebook.export", prof.id)
+
+
+def members(course: Course) -> list[gradebook.GradebookMember]:
+    return [gradebook.GradebookMember(m.id, m.name, m.joined_at) for m in course.bot.student_members()]
+
+
+def exported(result: simcord.InteractionResult) -> tuple[simcord.ResponseMessage, simcord.ResponseMessage]:
+    """`/ta export`'s two messages: the reply with the file (the first follow-up fills the deferred
+    response), then the preview."""
+    assert result.response is not None and len(result.followups) == 1
+    return result.response, result.followups[0]
+
+
+async def attachments(message: simcord.ResponseMessage) -> dict[str, bytes]:
+    return {a.filename: await a.read() for a in message.attachments}
+
+
+async def lms_course(course: Course) -> None:
+    """Alice registered and on the roster with an email; 이서연 on the roster without one; bob and carol
+    have the student role but no student id."""
+    await course.members["alice"].slash(course.channel, "register", student_id="20250001", name="Alice Kim")
+    data = "student_id,name,discord,email\n20250001,=1+1,,alice@example.ac.kr\n20250009,이서연,,\n"
+    await import_roster(course, data.encode())
+
+
+async def test_export_for_canvas_attaches_its_import_file_and_a_preview(course: Course) -> None:
+    await lms_course(course)
+    cursor = len(course.env.http_requests)
+
+    result = await course.members["ta"].slash(course.channel, "ta export", format="canvas")
+
+    assert callbacks(course, cursor)[0] == DEFERRED
+    answer, preview = exported(result)
+    assert answer.content == (
+        "Gradebook for Canvas: 2 students.\n"
+        "Left out, the LMS could not match them (2):\n"
+        "@bob (no student id: not registered and not on the roster)\n"
+        "@carol (no student id: not registered and not on the roster)"
+    )
+    files = await attachments(answer)
+    assert list(files) == ["EECE695D-gradebook-canvas-20250310-1100.csv"]
+    expected = lms_formats.canvas_csv(
+        await gradebook.gradebook_rows(course.bot.services, members(course)),
+        gradebook.items(course.bot.config),
+    )
+    assert files["EECE695D-gradebook-canvas-20250310-1100.csv"] == expected.data
+    lines = expected.data.decode("utf-8-sig").split("\r\n")
+    assert lines[0].startswith("Student,ID,SIS User ID,SIS Login ID,Section,Attendance (10 pts),")
+    assert lines[1].startswith("    Points Possible,,,,,10.00,(read only),5.00,5.00,")
+    assert lines[2] == "'=1+1,,20250001,alice@example.ac.kr,,,no,,,0,0"  # no lecture held yet
+    assert lines[3] == "이서연,,20250009,,,,,,,0,0" and lines[4:] == [""]
+    assert preview.ephemeral and [a.filename for a in preview.attachments] == ["attendance-score.png"]
+    assert (await preview.attachments[0].read()).startswith(b"\x89PNG\r\n\x1a\n")
+    [card] = preview.embeds
+    assert card.title == "Gradebook · 4 students"
+    assert card.image.url == "attachment://attendance-score.png"
+    assert [(f.name, f.value) for f in card.fields] == [
+        ("Attendance (10 pts)", "no values yet"),
+        ("Fails by absence", "0 of 3"),
+        ("Talk peer score (5 pts)", "no values yet"),
+        ("Poster peer score (5 pts)", "no values yet"),
+        ("Reviews given", "0 · 0 · 0 (4)"),
+        ("Questions asked", "0 · 0 · 0 (4)"),
+    ]
+    ta = course.members["ta"]
+    assert (
+        course.channels["ta-log"].last_message.content
+        == f"{ta.mention} exported the gradebook for Canvas (2 rows)"
+    )
+
+
+async def test_export_for_moodle_says_its_key_and_who_has_no_email(course: Course) -> None:
+    await lms_course(course)
+
+    result = await course.members["ta"].slash(course.channel, "ta export", format="moodle")
+
+    answer, _ = exported(result)
+    assert answer.content == (
+        "Gradebook for Moodle: 1 student. Map the `Email address` column to the user's email address"
+        " when importing.\n"
+        "Left out, the LMS could not match them (3):\n"
+        "20250009 이서연 (no email on the roster)\n"
+        "@bob (no email on the roster)\n"
+        "@carol (no email on the roster)"
+    )
+    data = (await attachments(answer))["EECE695D-gradebook-moodle-20250310-1100.csv"]
+    assert data.decode("utf-8-sig").split("\r\n") == [
+        "Email address,Attendance (10 pts),Fails by absence,Talk peer score (5 pts),Poster peer score (5 pts),"
+        "Reviews given,Questions asked",
+        "alice@example.ac.kr, -,no, -, -,0,0",
+        "",
+    ]
+
+
+async def test_export_is_staff_only(course: Course) -> None:
+    mallory = course.add("mallory", "student", permissions=discord.Permissions(manage_guild=True))
+    result = await mallory.slash(course.channel, "ta export", format="canvas")
+    assert reply(result).startswith("Only the course staff")
+    assert await audit_count(course) == 0
 
 
 # ---- /ta audit ---------------------------------------------------------------------------------

@@ -503,7 +503,10 @@ async def test_excuse_reason_must_be_1_to_500_characters(services: Services, rea
 
 
 async def test_excuse_reason_of_500_characters_is_fine(services: Services) -> None:
-    await excuse(services, ALICE, date(2025, 3, 5), "x" * 500)
+    request = await excuse(services, ALICE, date(2025, 3, 5), "x" * 500)
+    assert await excuse_rows(services) == [(ALICE, date(2025, 3, 5), "pending")]
+    [stored] = await attendance.pending_excuses(services)
+    assert (stored.id, stored.reason) == (request, "x" * 500)
 
 
 async def test_deciding_twice_is_a_conflict(services: Services) -> None:

@@ -74,7 +74,7 @@ async def test_a_close_whose_planning_fails_stays_open(
     def broken(*_: object, **__: object) -> object:
         raise RuntimeError("the outbox is unavailable")
 
-    monkeypatch.setattr(attendance, "enqueue", broken)
+    monkeypatch.setattr(attendance.closing, "enqueue", broken)
     with pytest.raises(RuntimeError):
         await attendance.close_session(services, actor_id=TA, students=EVERYONE)
     assert await is_open(services)  # nothing of the close was kept: no close without its warnings

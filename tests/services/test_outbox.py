@@ -20,13 +20,14 @@ import pytest
 from sqlalchemy import func, select, update
 
 from bot.db import Database
-from bot.db.models import AuditEntry, DeadlineRow, Notification
+from bot.db.models import DeadlineRow, Notification
 from bot.errors import InvalidInput, NotFound
 from bot.notify import outbox
 from bot.notify.outbox import Claimed, Planned
-from bot.notify.sources import deadline_plans, office_hours_plans, office_hours_sessions, offset_label
-from bot.services import Services, reminders
-from tests.conftest import seoul
+from bot.services import Services, reminder_kinds, reminders
+from bot.services.reminders import deadline_plans, office_hours_plans, office_hours_sessions
+from bot.services.text import offset_label
+from tests.conftest import audit_rows, seoul
 
 TA = 9000
 ALICE, BOB, CAROL = 1001, 1002, 1003
@@ -57,14 +58,6 @@ async def copies_per_key(services: Services) -> Counter[str]:
 
 async def status_of(services: Services, prefix: str) -> dict[str, str]:
     return {key: row.status for key, row in (await stored(services, prefix)).items()}
-
-
-async def audit_rows(services: Services, action: str) -> list[AuditEntry]:
-    async with services.db.read() as session:
-        result = await session.scalars(
-            select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)
-        )
-        return list(result.all())
 
 
 async def add_quiz(
@@ -108,7 +101,7 @@ def expected_keys(services: Services) -> set[str]:
 
 # ---- planning is idempotent ------------------------------------------------------------------
 async def test_plan_all_twice_stores_each_reminder_once(services: Services) -> None:
-    await reminders.plan_all(services)
+    await reminder_kinds.plan_all(services)
     first = await stored(services)
     assert set(first) == expected_keys(services)
     # the configured deadlines ahead: signup 1d,1h; proposal, blog_post, poster, poster_session
@@ -118,8 +111,8 @@ async def test_plan_all_twice_stores_each_reminder_once(services: Services) -> N
     assert "deadline:paper_list" not in {key.rsplit(":", 2)[0] for key in first}  # remind = ""
     assert "officehours:2025-03-05:1h:channel" not in first  # week 1's session is over
 
-    await reminders.plan_all(services)
-    await reminders.plan_all(services)
+    await reminder_kinds.plan_all(services)
+    await reminder_kinds.plan_all(services)
     again = await stored(services)
     assert {k: (r.id, r.due_at, r.text, r.status) for k, r in again.items()} == {
         k: (r.id, r.due_at, r.text, r.status) for k, r in first.items()
@@ -128,13 +121,13 @@ async def test_plan_all_twice_stores_each_reminder_once(services: Services) -> N
 
 
 async def test_plan_all_concurrently_never_duplicates(services: Services) -> None:
-    await asyncio.gather(*(reminders.plan_all(services) for _ in range(5)))
+    await asyncio.gather(*(reminder_kinds.plan_all(services) for _ in range(5)))
     assert set(await stored(services)) == expected_keys(services)
     assert set((await copies_per_key(services)).values()) == {1}
 
 
 async def test_adding_changing_and_removing_a_deadline(services: Services) -> None:
-    await reminders.plan_all(services)
+    await reminder_kinds.plan_all(services)
     before = len(await stored(services))
     await add_quiz(services)
     rows = await stored(services, "deadline:quiz1:")
@@ -153,7 +146,7 @@ async def test_adding_changing_and_removing_a_deadline(services: Services) -> No
 
     # the same key again, later: the same rows move (no new ones)
     await add_quiz(services, due="2025-03-13 11:00")
-    await reminders.plan_all(services)
+    await reminder_kinds.plan_all(services)
     moved = await stored(services, "deadline:quiz1:")
     assert {key: row.id for key, row in moved.items()} == ids
     assert moved["deadline:quiz1:1d:channel"].due_at == seoul(2025, 3, 12, 11, 0)
@@ -211,7 +204,7 @@ async def test_rows_already_past_are_not_created(services: Services) -> None:
     ]
     # and later re-plans (with the clock moved on) neither create nor resurrect past ones
     services.clock.advance(timedelta(hours=8, minutes=45))  # 19:45: the 1h ping's time has passed
-    await reminders.plan_all(services)
+    await reminder_kinds.plan_all(services)
     assert sorted(await stored(services, "deadline:quiz1:")) == [
         "deadline:quiz1:1h:channel",
         "deadline:quiz1:1h:dm",
@@ -411,7 +404,7 @@ async def test_removing_a_deadline_mid_fan_out_skips_the_children_left(services:
     [alice_row, bob_row] = await outbox.claim_due(services.db, now=NOW, lease=LEASE)
     await outbox.mark_sent(services.db, alice_row.id, now=NOW)
     await outbox.recover(services.db)  # bob's DM was in flight
-    await reminders.plan_all(services)  # re-planning leaves the children of a wanted parent alone
+    await reminder_kinds.plan_all(services)  # re-planning leaves the children of a wanted parent alone
     assert (await status_of(services, "deadline:quiz1:30m:dm#"))[f"deadline:quiz1:30m:dm#{BOB}"] == "pending"
     await reminders.remove_deadline(services, actor_id=TA, key="quiz1")
     assert await status_of(services, "deadline:quiz1:") == {

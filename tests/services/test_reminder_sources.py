@@ -1,6 +1,6 @@
-"""What the reminder sources plan (bot/notify/sources.py) and how their rows follow changes: office
-hours moved, cancelled and brought back, notices "at once", presenters' talks following sign-ups,
-and wall-clock times across a DST change.
+"""What the reminder sources plan (bot/services/reminders.py, bot/services/talks.py) and how their
+rows follow changes: office hours moved, cancelled and brought back, notices "at once", presenters'
+talks following sign-ups, and wall-clock times across a DST change.
 
 The clock stands at Mon 2025-03-10 11:00 KST (week 2). Runs on SQLite, and on PostgreSQL too when
 COURSEBOT_TEST_POSTGRES is set.
@@ -21,15 +21,10 @@ from bot.config import Config
 from bot.db import Database
 from bot.db.models import AuditEntry, DeadlineRow, Notification, OfficeHoursChange
 from bot.errors import Conflict, InvalidInput, NotFound
-from bot.notify.sources import (
-    deadline_plans,
-    office_hours_plans,
-    office_hours_sessions,
-    offset_label,
-    stamp,
-    talk_plans,
-)
-from bot.services import Services, papers, reminders
+from bot.services import Services, papers, reminder_kinds, reminders
+from bot.services.reminders import deadline_plans, office_hours_plans, office_hours_sessions
+from bot.services.talks import talk_plans
+from bot.services.text import offset_label, stamp
 from tests.conftest import ROOT, SEOUL, seoul
 
 TA = 9000
@@ -174,7 +169,7 @@ def test_talk_plans(config: Config, calendar: CourseCalendar) -> None:
 
 # ---- office hours: moved, cancelled, noticed ---------------------------------------------------
 async def test_moving_office_hours_moves_their_rows_and_tells_everyone_at_once(services: Services) -> None:
-    await reminders.plan_all(services)
+    await reminder_kinds.plan_all(services)
     before = await stored(services, "officehours:")
     changed, notices = await reminders.change_office_hours(
         services, actor_id=TA, day_text="2025-03-12", cancel=False, start="16:00", place="PIAI lounge"
@@ -209,7 +204,7 @@ async def test_moving_office_hours_moves_their_rows_and_tells_everyone_at_once(s
     assert "officehours.move" in await actions(services)
     # re-planning at start-up keeps the move and adds nothing
     count = await row_count(services)
-    await reminders.plan_all(services)
+    await reminder_kinds.plan_all(services)
     assert await row_count(services) == count
     assert (await stored(services, "officehours:2025-03-12:1h:dm"))[
         "officehours:2025-03-12:1h:dm"
@@ -219,7 +214,7 @@ async def test_moving_office_hours_moves_their_rows_and_tells_everyone_at_once(s
 async def test_cancelling_office_hours_skips_their_rows_and_moving_brings_them_back(
     services: Services,
 ) -> None:
-    await reminders.plan_all(services)
+    await reminder_kinds.plan_all(services)
     changed, notices = await reminders.change_office_hours(
         services, actor_id=TA, day_text="2025-03-12", cancel=True, reason="at a conference"
     )
@@ -267,7 +262,7 @@ async def test_cancelling_office_hours_skips_their_rows_and_moving_brings_them_b
 async def test_bad_office_hours_changes_change_nothing(
     services: Services, day: str, options: dict[str, object], error: type[Exception], reason: str
 ) -> None:
-    await reminders.plan_all(services)
+    await reminder_kinds.plan_all(services)
     count = await row_count(services)
     with pytest.raises(error, match=reason):
         await reminders.change_office_hours(services, actor_id=TA, day_text=day, **options)  # type: ignore[arg-type]
@@ -298,7 +293,7 @@ async def talk_rows(services: Services) -> dict[str, str]:
 
 async def test_talk_reminders_follow_sign_ups(services: Services) -> None:
     await papers.import_papers(services, actor_id=TA, data=SAMPLE)
-    await reminders.plan_all(services)
+    await reminder_kinds.plan_all(services)
     assert await talk_rows(services) == {}
 
     await sign(services, ALICE, 4)
@@ -345,8 +340,8 @@ async def test_talk_reminders_follow_sign_ups(services: Services) -> None:
     # Alice signs up again (paper 5): her old rows stay skipped, new keys for the new paper
     await sign(services, ALICE, 5)
     count = await row_count(services, "talk:")
-    await reminders.plan_all(services)
-    await reminders.plan_all(services)
+    await reminder_kinds.plan_all(services)
+    await reminder_kinds.plan_all(services)
     assert await row_count(services, "talk:") == count == 8
     statuses = await talk_rows(services)
     assert statuses[f"talk:5:{ALICE}:2d"] == "pending"
@@ -382,7 +377,7 @@ async def test_office_hours_keep_their_local_time_across_dst(new_york: Services)
         assert session.starts_at.astimezone(NEW_YORK).time() == time(17, 0)
     assert before.starts_at.utcoffset() != after.starts_at.utcoffset()  # EST, then EDT
     # the same stored as rows (in UTC) and read back
-    await reminders.plan_all(services)
+    await reminder_kinds.plan_all(services)
     rows = await stored(services, "officehours:")
     for day in ("2025-03-05", "2025-03-12"):
         row = rows[f"officehours:{day}:1h:channel"]
@@ -407,8 +402,8 @@ async def test_deadline_reminders_keep_their_local_time_across_dst_and_restarts(
         services, actor_id=TA, key="essay", title="Essay", due="2025-03-12 23:59", remind="7d,1d"
     )
     first = await stored(services, "deadline:essay:")
-    await reminders.plan_all(services)  # a restart: the deadline is read back from the database
-    await reminders.plan_all(services)
+    await reminder_kinds.plan_all(services)  # a restart: the deadline is read back from the database
+    await reminder_kinds.plan_all(services)
     again = await stored(services, "deadline:essay:")
     assert {k: r.due_at for k, r in again.items()} == {k: r.due_at for k, r in first.items()}
     week_before = again["deadline:essay:7d:dm"].due_at.astimezone(NEW_YORK)
@@ -428,7 +423,7 @@ async def test_a_moved_session_keeps_its_local_reminder_time_across_dst(new_york
     )
     key = "officehours:2025-03-05:2d:dm"
     first = (await stored(services, key))[key].due_at
-    await reminders.plan_all(services)
+    await reminder_kinds.plan_all(services)
     row = (await stored(services, key))[key]
     assert row.due_at == first
     assert row.due_at.astimezone(NEW_YORK) == datetime(2025, 3, 8, 10, 0, tzinfo=NEW_YORK)

@@ -25,7 +25,7 @@ from bot.clock import Clock
 from bot.db import Database
 from bot.db.models import AuditEntry, Notification, Review, Student
 from bot.errors import InvalidInput, NotAllowed, NotFound
-from bot.services import Services, groups, papers, reminders, reviews
+from bot.services import Services, groups, papers, reminder_kinds, reviews
 from bot.services.gradebook import COLUMNS, GradebookMember, gradebook_csv, gradebook_rows
 from tests.conftest import ROOT, seoul
 
@@ -551,8 +551,8 @@ async def test_importing_papers_plans_a_review_reminder_per_talk_week(services: 
 async def test_planning_is_idempotent_and_plan_all_keeps_it(services: Services) -> None:
     await publish(services)
     first = {key: row.id for key, row in (await reminder_rows(services)).items()}
-    await reminders.plan_all(services)
-    await reminders.plan_all(services)
+    await reminder_kinds.plan_all(services)
+    await reminder_kinds.plan_all(services)
     await papers.save_paper(
         services,
         actor_id=STAFF,
@@ -571,7 +571,7 @@ async def test_plan_all_plans_the_reminder_when_papers_exist(services: Services)
         ).all():
             await session.delete(row)
     assert await reminder_rows(services) == {}
-    await reminders.plan_all(services)
+    await reminder_kinds.plan_all(services)
     assert "review-reminder:9" in await reminder_rows(services)
 
 

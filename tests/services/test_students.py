@@ -12,7 +12,7 @@ from bot.db.models import AuditEntry, Student
 from bot.errors import Conflict, InvalidInput
 from bot.services import Services
 from bot.services.students import Registration, get_student, register
-from tests.conftest import seoul
+from tests.conftest import audit_rows, seoul
 
 ALICE, BOB = 1001, 1002
 
@@ -26,11 +26,6 @@ async def sign_up(services: Services, discord_id: int, student_id: str, name: st
         student_id=student_id,
         name=name,
     )
-
-
-async def audit_rows(services: Services) -> list[AuditEntry]:
-    async with services.db.read() as session:
-        return list((await session.scalars(select(AuditEntry).order_by(AuditEntry.id))).all())
 
 
 async def students(services: Services) -> list[tuple[int, str | None, str | None]]:

@@ -83,7 +83,7 @@ async def test_a_withdrawal_whose_dm_cannot_be_planned_does_not_happen(
     crowded: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     before = await papers.board(crowded)
-    monkeypatch.setattr(papers, "enqueue", failing_enqueue)
+    monkeypatch.setattr(papers.core, "enqueue", failing_enqueue)  # every DM of a sign-up change
     with pytest.raises(RuntimeError):
         await papers.withdraw(crowded, discord_id=ALICE)
     assert await papers.board(crowded) == before  # Alice still presents, Carol still waits
