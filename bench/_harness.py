@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import os
 import platform
+import re
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
-from bot_process import with_discord_section  # noqa: E402
+from bot_process import fake_token, with_discord_section  # noqa: E402
 from fake_discord import (  # noqa: E402  (needs the path above)
     FakeChannel,
     FakeDiscord,
@@ -235,9 +237,7 @@ class BotProcess:
             DATABASE_URL=f"sqlite+aiosqlite:///{self.database}",
             **(extra_env or {}),
         )
-        args = [*self.launcher, "-m", "bot", "run", "--config", str(self.config)]
-        if self.now:
-            args += ["--now", self.now]
+        args = [*self.launcher, *self.arguments()]
         self.log_offset = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as sink:
             self.started_at = time.monotonic()
@@ -249,6 +249,11 @@ class BotProcess:
                 stdout=sink,
                 stderr=subprocess.STDOUT,
             )
+
+    def arguments(self) -> list[str]:
+        """What follows the interpreter on the command line."""
+        args = ["-m", "bot", "run", "--config", str(self.config)]
+        return [*args, "--now", self.now] if self.now else args
 
     @property
     def pid(self) -> int:
@@ -263,9 +268,29 @@ class BotProcess:
         raise KeyError(key)
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time of the process so far."""
+        """User + system CPU time of the process so far (clock ticks: 10 ms steps)."""
         fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+    def thread_cpu_seconds(self) -> float:
+        """CPU time of the threads alive now, in nanoseconds (`/proc/<pid>/task/*/schedstat`): precise,
+        but a thread that ended takes its time with it (see `cpu_between`)."""
+        total = 0
+        for task in Path(f"/proc/{self.pid}/task").iterdir():
+            try:
+                total += int((task / "schedstat").read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                continue  # the thread ended meanwhile
+        return total / 1e9
+
+    def cpu_mark(self) -> tuple[float, float]:
+        return self.cpu_seconds(), self.thread_cpu_seconds()
+
+    def cpu_between(self, start: tuple[float, float]) -> float:
+        """CPU seconds since `start` (a `cpu_mark`): the precise figure, unless a thread that ended in
+        between makes it fall short of the clock-tick one by more than two ticks."""
+        ticks, precise = (now - then for now, then in zip(self.cpu_mark(), start, strict=True))
+        return precise if precise > ticks - 2 / CLOCK_TICKS else ticks
 
     def log_text(self, *, this_start: bool = False) -> str:
         """The output of every start so far (or of the last start only)."""
@@ -285,8 +310,10 @@ class BotProcess:
             return await self.proc.wait()
 
 
-async def wait_serving(fd: TimedFake, course: Course, bot: BotProcess, timeout: float = 60.0) -> None:
-    """Until commands are synced and the bot answers `/course` (it has READY and the guild)."""
+async def wait_serving(
+    fd: TimedFake, course: Course, bot: BotProcess, timeout: float = 60.0, command: str = "course"
+) -> None:
+    """Until commands are synced and the bot answers `/command` (it has READY and the guild)."""
 
     def failed() -> bool:
         return bot.proc is not None and bot.proc.returncode is not None
@@ -297,4 +324,178 @@ async def wait_serving(fd: TimedFake, course: Course, bot: BotProcess, timeout: 
         raise RuntimeError(
             f"the bot exited with {bot.proc.returncode if bot.proc else '?'}:\n{bot.log_text()}"
         )
-    await fd.invoke_slash(course.guild, course.general, course.ta, "course", None, timeout=timeout)
+    await fd.invoke_slash(course.guild, course.general, course.ta, command, None, timeout=timeout)
+
+
+# ---- bursts -------------------------------------------------------------------------------------
+DEADLINE = 3.0
+
+
+@dataclass
+class Burst:
+    name: str
+    n: int
+    answered: int  # a callback arrived (in time or not)
+    in_time: int  # accepted by the fake: within 3 s
+    late: int  # refused with 10062
+    latencies: list[float]  # dispatch -> callback arrival, seconds
+    wall: float  # first dispatch -> last callback
+    dispatch: float  # time to queue all N events
+    cpu: float  # bot CPU seconds during the burst
+    fake_cpu: float  # CPU seconds of this process (the fake Discord) during the burst
+    other_requests: int  # REST requests besides the callbacks (e.g. ta-log posts about errors)
+    ok: int  # answers with the expected content
+    other_kinds: Counter[str] = field(default_factory=Counter)  # "POST /channels/{id}/messages" -> count
+
+    @property
+    def cpu_ms_per_command(self) -> float:
+        return self.cpu / self.n * 1000
+
+    @property
+    def p99(self) -> float:
+        return percentile(self.latencies, 99)
+
+    def report(self, floor: Burst | None = None) -> None:
+        print(f"  /{self.name} × {self.n}")
+        print(
+            f"    answered {self.answered}/{self.n}; within 3 s: {self.in_time} · late (10062): {self.late} · "
+            f"expected reply: {self.ok}"
+        )
+        print(f"    dispatch→callback: {describe_ms(self.latencies)}")
+        ratio = (
+            f" = {self.cpu_ms_per_command / floor.cpu_ms_per_command:.2f}× the floor"
+            if floor is not None and floor is not self
+            else ""
+        )
+        print(
+            f"    throughput {self.n / self.wall:.0f}/s (burst took {self.wall:.2f} s; queueing the {self.n} "
+            f"events took {self.dispatch * 1000:.0f} ms) · bot CPU {self.cpu:.2f} s = "
+            f"{self.cpu_ms_per_command:.3f} ms per command{ratio}"
+        )
+        print(
+            f"    the fake Discord (this process) used {self.fake_cpu:.2f} s CPU; other REST requests "
+            f"during the burst: {self.other_requests}"
+            + (
+                f" ({', '.join(f'{k} ×{n}' for k, n in self.other_kinds.most_common(3))})"
+                if self.other_kinds
+                else ""
+            )
+        )
+
+
+async def burst(
+    course: Course,
+    bot: BotProcess,
+    name: str,
+    options: dict | None,
+    expect: Callable[[InteractionResult], bool],
+    spy: Path | None = None,
+    members: list[FakeMember] | None = None,
+    settle: float = 0.2,
+) -> Burst:
+    """Dispatch `/name` once per member (default: every student) at once and wait for the answers."""
+    fd = course.fd
+    members = course.students if members is None else members
+    recorder = None
+    if spy is not None:  # py-spy samples the bot during this burst only (collapsed stacks)
+        recorder = await asyncio.create_subprocess_exec(
+            "py-spy", "record", "--pid", str(bot.pid), "--rate", "500", "--gil", "--format", "raw",
+            "--output", str(spy / f"{name.replace(' ', '_')}-{len(members)}.txt"), "--nonblocking",
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        await asyncio.sleep(1.0)  # py-spy attaches
+    cpu0, fake0, requests0 = bot.cpu_mark(), time.process_time(), len(fd.requests)
+    started = time.monotonic()
+    results: list[InteractionResult] = []
+    for member in members:  # no await yields inside: every event is queued before any is sent
+        results.append(await fd.fire_slash(course.guild, course.general, member, name, options))
+    queued = time.monotonic()
+
+    def done() -> bool:
+        return all(r.type is not None or r.rejected for r in results)
+
+    try:
+        await poll(done, 120, f"answers to {len(results)} /{name}", interval=0.005)
+    except TimeoutError as error:
+        print(f"    !! {error}")
+    await asyncio.sleep(settle)  # trailing work (e.g. error replies) finishes before reading the CPU time
+    cpu, fake_cpu = bot.cpu_between(cpu0), time.process_time() - fake0
+    if recorder is not None:
+        recorder.send_signal(signal.SIGINT)
+        await recorder.wait()
+    arrivals = [fd.callback_at[r.token] for r in results if r.token in fd.callback_at]
+    latencies = [fd.callback_at[r.token] - r.created for r in results if r.token in fd.callback_at]
+    return Burst(
+        name=name,
+        n=len(results),
+        answered=len(arrivals),
+        in_time=sum(
+            1 for r in results if r.type is not None and fd.callback_at[r.token] - r.created <= DEADLINE
+        ),
+        late=sum(1 for r in results if r.late),
+        latencies=latencies or [float("nan")],
+        wall=(max(arrivals) if arrivals else time.monotonic()) - started,
+        dispatch=queued - started,
+        cpu=cpu,
+        fake_cpu=fake_cpu,
+        other_requests=sum(1 for r in fd.requests[requests0:] if not r.path.startswith("/interactions/")),
+        ok=sum(1 for r in results if r.type is not None and expect(r)),
+        other_kinds=Counter(
+            f"{r.method} {re.sub(r'[0-9]{5,}', '{id}', r.path)}"
+            for r in fd.requests[requests0:]
+            if not r.path.startswith("/interactions/")
+        ),
+    )
+
+
+# ---- the floor: a bare discord.py bot --------------------------------------------------------------
+class FloorProcess(BotProcess):
+    """`python bench/floor_bot.py`: discord.py with one no-op command, against the same fake."""
+
+    def __init__(self, directory: Path, fd: FakeDiscord, guild: FakeGuild, token: str) -> None:
+        super().__init__(directory, directory / "unused.toml", token, None)
+        self.log = directory / "floor.log"
+        self.fd, self.guild = fd, guild
+
+    def arguments(self) -> list[str]:
+        return [
+            str(ROOT / "bench" / "floor_bot.py"),
+            self.fd.api_base,
+            self.fd.gateway_url,
+            str(self.guild.id),
+        ]
+
+
+def new_fake(token: str, deadline: float | None) -> TimedFake:
+    """The fake for a benchmark: Discord's 3 s deadline, no global rate limit (interaction callbacks
+    are not globally limited on Discord), bodies not checked against the OpenAPI description (the e2e
+    tests do that; here it would only add to the fake's CPU time on a shared machine)."""
+    return TimedFake(token=token, interaction_deadline=deadline, validate_schema=False)
+
+
+async def floor_bursts(
+    students: int, rounds: int, deadline: float | None, spy: Path | None = None
+) -> list[Burst]:
+    """`rounds` bursts of `/noop` by `students` students on a bare discord.py bot."""
+    fd = new_fake(token := fake_token(), deadline)
+    await fd.start()
+    course = build_course(fd, students)
+    bursts: list[Burst] = []
+    with tempfile.TemporaryDirectory(prefix="bench-floor-") as tmp:
+        floor = FloorProcess(Path(tmp), fd, course.guild, token)
+        await floor.start()
+        try:
+            await wait_serving(fd, course, floor, command="noop")
+            for member in course.students[:20]:  # warm-up: connections, first-use caches
+                await fd.invoke_slash(course.guild, course.general, member, "noop")
+            for _ in range(rounds):
+                bursts.append(await burst(course, floor, "noop", None, lambda r: r.content == "ok", spy))
+        finally:
+            await floor.stop()
+            await fd.stop()
+    return bursts
+
+
+def median_burst(bursts: list[Burst]) -> Burst:
+    """The burst with the median CPU per command."""
+    return sorted(bursts, key=lambda b: b.cpu)[len(bursts) // 2]

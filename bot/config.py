@@ -230,6 +230,32 @@ class RegistrationSection(_Section):
     student_id_pattern: Annotated[str, AfterValidator(_check_pattern)] = r"^\d{8}$"
 
 
+class AppointmentHours(_Section):
+    """One weekly window in which the staff take appointments (offered by `/appointment request`)."""
+
+    day: Weekday
+    start: TimeOfDay
+    end: TimeOfDay
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AppointmentHours:
+        if self.end <= self.start:
+            raise ValueError(f"end {self.end:%H:%M} is not after start {self.start:%H:%M}")
+        return self
+
+
+class AppointmentsSection(_Section):
+    length_minutes: int = Field(default=30, ge=5, le=240)  # how long one appointment is
+    max_pending: PositiveInt = 2  # requests a student may have waiting for an answer at a time
+    remind: Offsets = (timedelta(hours=1),)  # before an accepted one, to the student and the staff member
+    place: str = ""  # where appointments are held, shown in the messages ("" = not said)
+    hours: tuple[AppointmentHours, ...] = ()  # the staff's appointment hours, offered as free slots
+
+
+class ExcusesSection(_Section):
+    evidence_keep_days: int = Field(default=30, ge=0, le=3660)  # evidence is deleted this long after the term
+
+
 class Deadline(_Section):
     key: str = Field(pattern=r"^[a-z0-9_]{1,32}$")
     title: str = Field(min_length=1, max_length=200)
@@ -306,6 +332,14 @@ class TalksSection(_Section):
     engagement_reminder: str = ""  # "HH:MM" on talk days: a DM to students with no engagement that week
 
 
+class CalendarSection(_Section):
+    """The course calendar on Discord: Scheduled Events kept in step with the data."""
+
+    scheduled_events: bool = False  # talk days, office hours and the poster session as Scheduled Events
+    lectures: bool = False  # ... and each lecture
+    horizon_days: int = Field(default=14, ge=1, le=60)  # only events starting this soon exist
+
+
 class OnboardingSection(_Section):
     grant_student_role: bool = False  # /register gives the student role (roster-checked when loaded)
     welcome_dm: bool = False  # DM new members how to register
@@ -315,6 +349,14 @@ class HttpSection(_Section):
     port: int = Field(default=0, ge=0, le=65535)  # 0 = off
     bind: str = "127.0.0.1"
     public_url: str = ""
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        text = value.strip().rstrip("/")
+        if text and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", text):
+            raise ValueError(f"{value!r} is not a URL like https://bot.example.edu")
+        return text
 
 
 class LoggingSection(_Section):
@@ -339,12 +381,15 @@ class Config(_Section):
     office_hours: OfficeHoursSection
     reminders: RemindersSection = RemindersSection()
     registration: RegistrationSection = RegistrationSection()
+    appointments: AppointmentsSection = AppointmentsSection()
+    excuses: ExcusesSection = ExcusesSection()
     reviews: ReviewsSection = ReviewsSection()
     deadlines: tuple[Deadline, ...] = ()
     discord: DiscordSection = DiscordSection()
     database: DatabaseSection = DatabaseSection()
     onboarding: OnboardingSection = OnboardingSection()
     talks: TalksSection = TalksSection()
+    calendar: CalendarSection = CalendarSection()
     http: HttpSection = HttpSection()
     logging: LoggingSection = LoggingSection()
     token: SecretStr | None = None

@@ -1,5 +1,5 @@
 """`coursebot setup [--apply]`: read the course server over Discord, print what differs from the
-config (`bot/setup_plan.py` decides), and with `--apply` fix what the bot can, auditing each change.
+config (`bot/setup_plan/` decides), and with `--apply` fix what the bot can, auditing each change.
 
 A dry run only reads: the gateway's server data and, if needed, a GET of the bot's own member.
 """

@@ -10,6 +10,7 @@ from bot.services import course, papers, reminders
 from cogs._base import FeatureCog
 from cogs._render import embed, short_date, when
 from cogs.papers._render import mentions, talk_lines
+from cogs.talks._render import slide_notes
 
 
 class CourseCog(FeatureCog):
@@ -87,7 +88,10 @@ class CourseCog(FeatureCog):
         if week is not None:
             plan = course.week_plan(services, week)
             talks = await papers.board(services, week) if plan.talk_date else []
-            await interaction.response.send_message(embed=self._week_embed(plan, talks), ephemeral=True)
+            notes = await slide_notes(services, [t.number for t in talks], interaction.guild_id)
+            await interaction.response.send_message(
+                embed=self._week_embed(plan, talks, notes), ephemeral=True
+            )
             return
         presenters: dict[int, list[int]] = {}
         for info in await papers.board(services):
@@ -112,7 +116,9 @@ class CourseCog(FeatureCog):
         title = f"{course_info.code} schedule · {course_info.term}"
         await interaction.response.send_message(embed=embed(title, "\n".join(lines)), ephemeral=True)
 
-    def _week_embed(self, plan: course.WeekPlan, talks: list[papers.PaperInfo]) -> discord.Embed:
+    def _week_embed(
+        self, plan: course.WeekPlan, talks: list[papers.PaperInfo], slides: dict[int, str] | None = None
+    ) -> discord.Embed:
         title = f"Week {plan.week}: {plan.topic}" + (" (this week)" if plan.is_current else "")
         card = embed(title, f"{short_date(plan.monday)} – {short_date(plan.sunday)}")
         if plan.no_class:
@@ -128,7 +134,7 @@ class CourseCog(FeatureCog):
             rows += [f"{short_date(day)}: no lecture ({name})" for day, name in plan.holidays]
             card.add_field(name="Lectures", value="\n".join(rows) or "—", inline=False)
         if plan.talk_date:
-            order = "\n".join(talk_lines(talks)) or "The paper list for this week is not out yet."
+            order = "\n".join(talk_lines(talks, slides)) or "The paper list for this week is not out yet."
             card.add_field(
                 name=f"Student talks on {short_date(plan.talk_date)}", value=order[:1024], inline=False
             )

@@ -9,39 +9,61 @@ import discord
 from discord import app_commands
 
 from bot.app import CourseBot
+from bot.errors import NotFound
 from bot.services import groups, reviews
 from bot.services.reviews import Feedback, ReviewInfo, Target
 from cogs._base import FeatureCog, StaffCog, add_cogs, guarded
 from cogs._render import bot_of, embed
 
+# What each score means, per criterion in the order of `reviews.criteria(kind)`: "4 — clear".
+SCALES: dict[str, tuple[tuple[str, str, str, str, str], ...]] = {
+    "talk": (
+        ("unclear", "vague", "understandable", "clear", "very clear"),  # the research question
+        ("missing", "sketchy", "adequate", "thorough", "excellent"),  # the solution
+        ("none named", "superficial", "some", "the main ones", "thorough"),  # the limitations
+    ),
+    "poster": (
+        ("unclear", "hard to follow", "understandable", "clear", "very clear"),  # clarity
+        ("unsound", "weak", "plausible", "solid", "rigorous"),  # soundness
+        ("derivative", "a small twist", "some novelty", "original", "highly original"),  # originality
+    ),
+}
+
+
+def score_select(words: tuple[str, ...], current: int | None) -> discord.ui.Select[ReviewForm]:
+    """A required menu of the scores 1–5, each with what it means, `current` pre-selected."""
+    return discord.ui.Select(
+        placeholder="Pick a score from 1 to 5",
+        options=[
+            discord.SelectOption(label=f"{score} — {word}", value=str(score), default=score == current)
+            for score, word in enumerate(words, start=1)
+        ],
+        min_values=1,
+        max_values=1,
+        required=True,
+    )
+
 
 class ReviewForm(discord.ui.Modal):
-    """Three scores (1–5) and a comment; pre-filled when editing."""
+    """Three scores picked from menus (1–5) and a comment; pre-filled when editing. Whatever a client
+    sends back, `reviews.submit` checks it."""
 
     def __init__(self, target: Target, existing: ReviewInfo | None) -> None:
         super().__init__(title=f"Review of {target.label}"[:45], timeout=900)
         self.target = target
-        names = reviews.criteria(target.kind)
-        defaults = [str(s) for s in existing.scores] if existing else ["", "", ""]
-        self.scores: list[discord.ui.TextInput[ReviewForm]] = [
-            discord.ui.TextInput(
-                label=f"{name} (1–5)"[:45],
-                placeholder="1 to 5",
-                default=default or None,
-                max_length=1,
-                min_length=1,
-            )
-            for name, default in zip(names, defaults, strict=True)
+        current: tuple[int | None, ...] = existing.scores if existing else (None, None, None)
+        self.scores = [
+            score_select(words, score) for words, score in zip(SCALES[target.kind], current, strict=True)
         ]
         self.comment: discord.ui.TextInput[ReviewForm] = discord.ui.TextInput(
-            label="Comment (anonymous to the presenters)",
             style=discord.TextStyle.paragraph,
             required=False,
             max_length=reviews.COMMENT_MAX,
             default=existing.comment if existing else None,
         )
-        for item in [*self.scores, self.comment]:
-            self.add_item(item)
+        for name, select in zip(reviews.criteria(target.kind), self.scores, strict=True):
+            self.add_item(discord.ui.Label(text=name[:45], component=select))
+        self.add_item(discord.ui.Label(text="Comment (anonymous to the presenters)", component=self.comment))
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         async def save() -> None:
@@ -52,7 +74,7 @@ class ReviewForm(discord.ui.Modal):
                 target_id=self.target.target,
                 reviewer_id=interaction.user.id,
                 reviewer_name=interaction.user.name,
-                scores=[item.value for item in self.scores],
+                scores=[",".join(item.values) for item in self.scores],  # one each, unless forged
                 comment=self.comment.value,
             )
             verb = "saved" if created else "updated"
@@ -82,6 +104,23 @@ def feedback_embed(item: Feedback) -> discord.Embed:
         card.add_field(name="Comments" if index == 0 else "\u200b", value=text.rstrip("\n"), inline=False)
     if len(fields) > 5:
         card.set_footer(text=f"{sum(1 for _ in item.comments)} comments; the longest list is cut here.")
+    return card
+
+
+def engagement_embed(mine: reviews.MyEngagement) -> discord.Embed:
+    """The caller's own engagement: counts only."""
+    total = mine.total
+    card = embed(
+        "Your engagement in others' talks",
+        f"Reviews given: {total.reviews} · Questions asked: {total.questions}",
+    )
+    weeks = [
+        f"W{week}: {e.reviews} review{'s' if e.reviews != 1 else ''}, "
+        f"{e.questions} question{'s' if e.questions != 1 else ''}"
+        for week, e in sorted(mine.weeks.items())
+    ]
+    if weeks:
+        card.add_field(name="By week", value="\n".join(weeks)[:1024], inline=False)
     return card
 
 
@@ -131,10 +170,20 @@ class ReviewsCog(FeatureCog):
         name="mine", description="Feedback on your talk or poster: averages and comments, anonymous"
     )
     async def mine(self, interaction: discord.Interaction) -> None:
-        found = await reviews.my_feedback(self.bot.services, interaction.user.id)
-        await interaction.response.send_message(
-            embeds=[feedback_embed(f) for f in found[:10]], ephemeral=True
-        )
+        mine = await reviews.my_engagement(self.bot.services, interaction.user.id)
+        try:
+            found = await reviews.my_feedback(self.bot.services, interaction.user.id)
+        except NotFound as nothing:
+            if not mine.total.total:
+                raise
+            await interaction.response.send_message(
+                str(nothing), embed=engagement_embed(mine), ephemeral=True
+            )
+            return
+        cards = [feedback_embed(f) for f in found[:9]]
+        if mine.total.total:
+            cards.append(engagement_embed(mine))
+        await interaction.response.send_message(embeds=cards, ephemeral=True)
 
 
 class ReviewsStaffCog(StaffCog):
@@ -158,13 +207,16 @@ class ReviewsStaffCog(StaffCog):
             + (f" — {info.comment[:80]}" if info.comment else "")
             for target, info in view.reviews
         ]
-        engagement = ", ".join(f"<@{s}> {n}" for s, n in sorted(view.given.items(), key=lambda kv: -kv[1]))
+        engagement = ", ".join(
+            f"<@{s}> {e.total} ({e.reviews}+{e.questions})"
+            for s, e in sorted(view.engaged.items(), key=lambda kv: (-kv[1].total, kv[0]))
+        )
         card = embed(
             "Peer reviews" + (f" · week {week}" if week else ""), "\n".join(lines)[:4000] or "No reviews yet."
         )
         if details:
             card.add_field(name="Reviews (with reviewers)", value="\n".join(details)[:1024], inline=False)
-        card.add_field(name="Engagement (reviews given)", value=engagement[:1024] or "—", inline=False)
+        card.add_field(name="Engagement (reviews + questions)", value=engagement[:1024] or "—", inline=False)
         card.set_footer(text="Every review with its reviewer, and everyone's engagement: the attached CSV.")
         names = {m.id: m.display_name for m in self.bot.student_members()}
         file = discord.File(

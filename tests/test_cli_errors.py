@@ -572,7 +572,7 @@ def restore_logging() -> Iterator[None]:
     for name, old in levels.items():
         logging.getLogger(name).setLevel(old)
     logging.captureWarnings(False)
-    cli._session = cli._Session()
+    cli.logs._session = cli.logs._Session()
 
 
 def _record_with_the_token_in_its_exception(secret: str) -> logging.LogRecord:

@@ -185,8 +185,8 @@ async def test_export_gradebook_to_a_file(
     assert data == expected
     assert data.startswith(b"\xef\xbb\xbf" + ",".join(COLUMNS).encode() + b"\r\n")
     assert data.decode("utf-8-sig").split("\r\n")[1:] == [  # no lecture held yet: no attendance score
-        f"20250001,'=1+1,alice,{ALICE},0,0,0,0,0,2,,,,,,0,,,no,,,0",
-        "20250009,이서연,,,,,,,,,,,,,,0,,,,,,0",
+        f"20250001,'=1+1,alice,{ALICE},0,0,0,0,0,2,,,,,,0,,,no,,,0,0,0,0",
+        "20250009,이서연,,,,,,,,,,,,,,0,,,,,,0,0,0,0",
         "",
     ]
 

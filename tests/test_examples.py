@@ -3,8 +3,9 @@
 the outbox can be checked afterwards.
 
 Each story must exit 0 without a traceback, show a `??`/`!!` line only where the story shows one on
-purpose (a student trying a `/ta` command Discord hides from them), tell its story (a few key lines
-per command are checked, posts with their simulated time), and show every reminder it schedules:
+purpose (a student trying a `/ta` command Discord hides from them, a score no menu offers), tell its
+story (a few key lines per command are checked, posts with their simulated time), and show every
+reminder it schedules:
 no outbox row skipped because its event had passed, and every row sent during the story printed.
 Stories without `--now` use the sandbox's default clock, the first lecture of week 2, which it uses
 only when today is outside the term.
@@ -172,13 +173,19 @@ STORIES: dict[str, Story] = {
             "ta: /ta paper import file:data/papers.sample.csv": ["Imported: 21 added, 0 updated."],
             "carol: /review talk paper:1": [
                 "[form for carol] Review of paper 1",
-                "Clarity of the research question (1–5)",
+                ": Clarity of the research question | Description of the solution | Limitations identified"
+                " | Comment (anonymous to the presenters)",
+                "answer with: carol: form 1/2/3/4/5 | 1/2/3/4/5 | 1/2/3/4/5 | …",
             ],
             "carol: form 4 | 5 | 3 | Clear question; the limitations needed more time.": [
                 "saved. You can edit it until Thu 2025-05-01."
             ],
+            # editing: the menus show Carol's scores, and an empty answer keeps them
+            "carol: /review talk paper:1 #2": ["answer with: carol: form 4 | 5 | 3 | …"],
+            "carol: form | | | Clear question; the limitations needed more time.": [
+                "updated. You can edit it until Thu 2025-05-01."
+            ],
             "dave: form 5 | 4 | 4 | Great demo.": ["saved. You can edit it until Thu 2025-05-01."],
-            "erin: form 9 | 4 | 4 | too high": ["`9` is not a score: use a whole number from 1 to 5."],
             "alice: /review talk paper:1": ["You cannot review your own talk."],
             "!advance 2d": [
                 "[Wed 18:00 · DM to erin] 📝 Today's student talks can be peer-reviewed",
@@ -189,10 +196,16 @@ STORIES: dict[str, Story] = {
                 "2 reviews · 4.5 · 4.5 · 3.5",
                 "@carol → paper 1",
                 "@dave → paper 1",
-                "@carol 1, @dave 1",
+                "@carol 1 (1+0), @dave 1 (1+0)",
             ],
         },
         forbid={"ta: /ta reviews week:9": ["@erin"]},  # Erin's bad form saved nothing
+        # the menus offer 1 to 5 only: a 9 is refused before it is sent, as Discord's client does
+        errors={
+            "erin: form 9 | 4 | 4 | too high": (
+                "?? `9` is not a choice for Clarity of the research question: pick 1, 2, 3, 4 or 5"
+            )
+        },
     ),
     "sandbox-demo-tour.txt": Story(
         expect={

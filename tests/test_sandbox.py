@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 
 from bot.__main__ import main
 from bot.calendar import CourseCalendar
 from bot.clock import Clock, system_now
 from bot.config import Config
+from bot.db.models import Review
 from bot.sandbox import Sandbox, open_sandbox
 from bot.sandbox.render import relative
 from bot.sandbox.scheduler import SandboxScheduler
@@ -269,6 +271,46 @@ async def test_files_saves_what_the_bot_attached(sandbox: tuple[Sandbox, Transcr
     assert all(p.parent == tmp_path / "files" for p in paths)
     assert paths[[p.name for p in paths].index("attendance.png")].read_bytes().startswith(b"\x89PNG")
     assert await say(box, out, "!files") == ["no new files from the bot since the last !files"]
+
+
+async def test_a_review_form_is_filled_by_picking_from_its_menus(config: Config, tmp_path: Path) -> None:
+    """`form 4 | 5 | 3 | text` picks each score in its menu (by value or label); a choice the menu does
+    not offer, or none, gets one sentence and the form stays open; editing shows the saved scores,
+    and an empty answer keeps the one pre-selected."""
+    out = Transcript()
+    talk_day = seoul(2025, 4, 30, 12, 30)
+    async with open_sandbox(
+        config, start=talk_day, write=out.append, empty=True, files_folder=tmp_path / "files"
+    ) as box:
+        await say(box, out, f"ta: /ta paper import file:{ROOT / 'data' / 'papers.sample.csv'}")
+        await say(box, out, "ta: /ta paper assign member:alice number:1")
+        assert await say(box, out, "carol: /review talk paper:1") == [
+            "[form for carol] Review of paper 1 — Deduplicating Training Da: Clarity of the research "
+            "question | Description of the solution | Limitations identified | Comment (anonymous to the "
+            "presenters)",
+            "    answer with: carol: form 1/2/3/4/5 | 1/2/3/4/5 | 1/2/3/4/5 | …",
+        ]
+        assert await say(box, out, "form 9 | 5 | 3 | Too high.") == [
+            "?? `9` is not a choice for Clarity of the research question: pick 1, 2, 3, 4 or 5"
+        ]
+        assert await say(box, out, "form 4 | 5") == [
+            "?? Limitations identified needs a choice: pick 1, 2, 3, 4 or 5"
+        ]
+        saved = await say(box, out, "form 4 | 5 — Excellent | 3 | Clear.")
+        assert len(saved) == 1 and saved[0].startswith("[carol · only you] Review of paper 1 — ")
+        assert saved[0].endswith(" saved. You can edit it until Thu 2025-05-01.")
+        shown = await say(box, out, "carol: /review talk paper:1")
+        assert shown[1] == "    answer with: carol: form 4 | 5 | 3 | …"
+        updated = await say(box, out, "form | 2 | | Second thoughts.")
+        assert updated[0].endswith(" updated. You can edit it until Thu 2025-05-01.")
+        shown = await say(box, out, "carol: /review talk paper:1")
+        assert shown[1] == "    answer with: carol: form 4 | 2 | 3 | …"
+        carol = box.people["carol"].id
+        async with box.bot.services.db.read() as session:
+            rows = (await session.scalars(select(Review))).all()
+            assert [(r.reviewer_id, r.score_1, r.score_2, r.score_3, r.comment) for r in rows] == [
+                (carol, 4, 2, 3, "Second thoughts.")
+            ]
 
 
 # ---- 200 random and malformed lines: each one answered, the session never ends --------------

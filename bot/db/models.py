@@ -9,7 +9,9 @@ from sqlalchemy import (
     BigInteger,
     Date,
     ForeignKey,
+    Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -30,26 +32,35 @@ from bot.db.types import BigId, UTCDateTime
 __all__ = [
     "NAMING_CONVENTION",
     "AbsenceWarning",
+    "Appointment",
     "AttendanceRecord",
     "AttendanceSession",
     "AuditEntry",
     "Base",
+    "CalendarFeed",
+    "CalendarVersion",
     "CheckinAttempt",
     "DeadlineRow",
+    "ExcuseEvidence",
     "ExcuseRequest",
     "Group",
     "GroupInvite",
     "GroupMember",
     "Notification",
     "OfficeHoursChange",
+    "OfficeHoursNotice",
     "Paper",
     "Presenter",
     "ReminderPreference",
     "Review",
     "RosterEntry",
+    "ScheduledEventRow",
     "Setting",
     "Student",
     "SwapOffer",
+    "TalkQuestion",
+    "TalkSlides",
+    "TalkThread",
     "WaitlistEntry",
 ]
 
@@ -234,6 +245,8 @@ class ExcuseRequest(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     decided_by: Mapped[int | None] = mapped_column(BigInteger)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Whether a document came with it (stays true once the file itself is deleted after the term).
+    had_evidence: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class AbsenceWarning(Base):
@@ -308,3 +321,161 @@ class Review(Base):
     comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# ---- appointments and excuse evidence (migration 0010) -------------------------------------------
+class Appointment(Base):
+    """An office-hours appointment outside the weekly hours ("by appointment"), asked for by a student.
+
+    status: pending (asked) → accepted | declined | proposed (the staff offered another time:
+    `starts_at` is then that time, `asked_start` the student's) → accepted | declined; a pending,
+    proposed or accepted one can be cancelled. `staff_id` is who decided or proposed.
+    """
+
+    __tablename__ = "appointments"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    discord_id: Mapped[int] = mapped_column(ForeignKey("students.discord_id", ondelete="CASCADE"), index=True)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    asked_start: Mapped[datetime] = mapped_column(UTCDateTime)  # the time the student asked for
+    topic: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    note: Mapped[str | None] = mapped_column(String(300))  # the staff's note with a proposal
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    staff_id: Mapped[int | None] = mapped_column(BigInteger)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_by: Mapped[int | None] = mapped_column(BigInteger)
+    # The request's post in ta-log (with the staff's buttons), once it was posted.
+    staff_message_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ExcuseEvidence(Base):
+    """The document attached to an excuse request (a medical note, a 결석계), kept by the bot because
+    Discord's attachment links expire.
+
+    In the database rather than as files next to it: `coursebot backup` (and pg_dump) then include it
+    with no second place to copy or restore, it is written and deleted in the transaction of its
+    request (no orphan file after a crash), and SQLite and PostgreSQL work alike. At most 8 MB each,
+    a few per student per term.
+    """
+
+    __tablename__ = "excuse_evidence"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    excuse_id: Mapped[int] = mapped_column(ForeignKey("excuse_requests.id", ondelete="CASCADE"), unique=True)
+    filename: Mapped[str] = mapped_column(String(120))
+    content_type: Mapped[str] = mapped_column(String(32))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    stored_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# ---- talk day (bot/services/talk_day) -------------------------------------------------------------
+class TalkThread(Base):
+    """The Discord thread of one talk (a thread from a starter message in a text channel, or a forum
+    post), created by its outbox row; `revision` counts the first message's wanted versions and
+    `shown_revision` the one Discord shows."""
+
+    __tablename__ = "talk_threads"
+
+    paper_number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    notification_id: Mapped[int | None] = mapped_column(BigInteger)  # the outbox row that made it
+    channel_id: Mapped[int] = mapped_column(BigInteger)  # the text or forum channel
+    forum: Mapped[bool] = mapped_column(default=False)
+    starter_channel_id: Mapped[int | None] = mapped_column(BigInteger)  # where the first message is
+    starter_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    thread_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the talk, when the thread was made
+    content: Mapped[str] = mapped_column(Text, default="")  # the first message as wanted now
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    shown_revision: Mapped[int] = mapped_column(Integer, default=0)
+    slides_revision: Mapped[int] = mapped_column(Integer, default=0)  # of the slides file it carries
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class TalkSlides(Base):
+    """The slides of a talk: a file the bot keeps (Discord's attachment links expire) or an https
+    link. Re-attaching replaces them and counts `revision` up."""
+
+    __tablename__ = "talk_slides"
+
+    paper_number: Mapped[int] = mapped_column(
+        ForeignKey("papers.number", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    url: Mapped[str | None] = mapped_column(String(500))
+    filename: Mapped[str | None] = mapped_column(String(200))
+    content_type: Mapped[str | None] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    data: Mapped[bytes | None] = mapped_column(LargeBinary)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    uploaded_by: Mapped[int] = mapped_column(BigInteger)
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TalkQuestion(Base):
+    """A question about a talk: asked with `/talk ask` (posted by the bot; `anonymous` hides the
+    asker from everyone but the staff) or written directly in the talk's thread. Engagement."""
+
+    __tablename__ = "talk_questions"
+    __table_args__ = (Index("ix_talk_questions_asker_paper", "asker_id", "paper_number"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    paper_number: Mapped[int] = mapped_column(Integer, index=True)
+    week: Mapped[int] = mapped_column(Integer, index=True)
+    asker_id: Mapped[int] = mapped_column(ForeignKey("students.discord_id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(16))  # ask or thread
+    anonymous: Mapped[bool] = mapped_column(default=False)
+    text: Mapped[str] = mapped_column(Text, default="")  # /talk ask only; thread messages are not read
+    message_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)  # the message in the thread
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# ---- the course calendar (migration 0011) ----------------------------------------------------------
+class OfficeHoursNotice(Base):
+    """A `/ta officehours notice`: shown with the next session in the course calendar."""
+
+    __tablename__ = "office_hours_notices"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    posted_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    text: Mapped[str] = mapped_column(Text)
+    posted_by: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ScheduledEventRow(Base):
+    """A Discord Scheduled Event the bot keeps in step with one course moment (`key`, e.g.
+    `officehours:2025-05-07`); `digest` is what it was last synced with."""
+
+    __tablename__ = "scheduled_events"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    event_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # scheduled or cancelled
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    synced_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CalendarVersion(Base):
+    """The iCalendar version of one event (by UID): its SEQUENCE goes up when its content changes."""
+
+    __tablename__ = "calendar_versions"
+
+    uid: Mapped[str] = mapped_column(String(200), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    sequence: Mapped[int] = mapped_column(Integer, default=0)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CalendarFeed(Base):
+    """A member's private calendar feed: only the SHA-256 of its secret is kept."""
+
+    __tablename__ = "calendar_feeds"
+
+    discord_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

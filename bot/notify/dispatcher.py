@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot.clock import system_now
+from bot.jobs import arm_no_later_than
 from bot.notify import outbox
-from bot.notify.kinds import ReminderKinds
+from bot.notify.kinds import ReminderKinds, Undeliverable
 from bot.notify.outbox import Claimed
 from bot.permissions import role_matches
 
@@ -41,6 +41,7 @@ POLL_SECONDS = 30
 LEASE = timedelta(minutes=2)
 STOP_WAIT_SECONDS = 5.0
 SEND_TIMEOUT = 10.0  # a send normally takes well under a second; one with no answer by then hangs
+DELIVERY_TIMEOUT = 60.0  # a kind's own delivery: a few requests, perhaps a file upload
 
 
 class ChannelMissing(Exception):
@@ -115,26 +116,11 @@ class Dispatcher:
                 task.cancel()
 
     def wake(self, delay: float = 0.0) -> None:
-        """(Re)schedule the one dispatcher job `delay` seconds from now; an earlier wake-up wins.
-
-        A one-shot date job, re-armed after every run: unlike an interval trigger it never has
-        missed runs to catch up on when the clock jumps (suspend, or a simulated clock in tests).
-        """
+        """(Re)schedule the one dispatcher job `delay` seconds from now; an earlier wake-up wins
+        (`bot.jobs`: a one-shot job re-armed after every run)."""
         if self._stopping or (delay > 0 and not self.poll):
             return
-        when = system_now() + timedelta(seconds=delay)  # the scheduler runs on the system clock
-        job = self.bot.scheduler.get_job(JOB_ID)
-        if job is not None and job.next_run_time is not None and job.next_run_time <= when:
-            return
-        self.bot.scheduler.add_job(
-            self.run,
-            "date",
-            run_date=when,
-            id=JOB_ID,
-            replace_existing=True,
-            misfire_grace_time=None,
-            max_instances=2,
-        )
+        arm_no_later_than(self.bot.scheduler, JOB_ID, self.run, delay, max_instances=2)
 
     async def run(self) -> None:
         """Send everything due, then wake again at the next due time (at the latest in 30 s)."""
@@ -180,11 +166,23 @@ class Dispatcher:
                     return  # the rest of the batch stays claimed; start-up re-queues it
                 await self.deliver(row)
 
+    async def send_now(self, source_key: str) -> None:
+        """Send one pending row at once instead of at the next run (a command whose reply links
+        to the post); a failure leaves it to the dispatcher's retries, like any send."""
+        row = await outbox.claim_key(self.bot.services.db, source_key, now=self.bot.services.now())
+        if row is not None:
+            await self.deliver(row)
+
     # ---- sending ------------------------------------------------------------------------
     async def deliver(self, row: Claimed) -> None:
         services = self.bot.services
+        delivery = self.kinds.delivery(row.kind)
         try:
-            if row.audience == "channel":
+            if delivery is not None:  # the kind's own way (e.g. creating a thread)
+                note = await asyncio.wait_for(delivery(row), DELIVERY_TIMEOUT)
+                await outbox.mark_sent(services.db, row.id, now=services.now(), note=note)
+                self.bot.metrics.outbox_row("sent")
+            elif row.audience == "channel":
                 await self._post_channel(row)
                 await outbox.mark_sent(services.db, row.id, now=services.now())
                 self.bot.metrics.outbox_row("sent")
@@ -196,8 +194,14 @@ class Dispatcher:
                 recipients = await self._subscribers(row)
                 created = await outbox.expand(services.db, row, recipients, now=services.now())
                 log.info("Reminder %s fans out to %d students", row.source_key, created)
+            elif row.user_id is None:
+                raise ChannelMissing(f"nothing delivers {row.kind!r} rows (its feature is not loaded)")
             else:
                 await self._deliver_dm(row)
+        except Undeliverable as error:
+            log.info("Notification %s cannot be delivered: %s", row.id, error)
+            await outbox.mark_skipped(services.db, row.id, reason=str(error)[:500])
+            self.bot.metrics.outbox_row("skipped")
         except (discord.HTTPException, ChannelMissing, TimeoutError) as error:
             retry = services.now() + timedelta(seconds=min(300, 5 * 2**row.attempts))
             reason = str(error) or f"no answer from Discord within {SEND_TIMEOUT:.0f} s"

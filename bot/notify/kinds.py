@@ -3,8 +3,9 @@
 A kind is a name (the `kind` of the rows it plans) with two optional hooks: `plan`, which (re)plans
 every row of the kind from the data as it is now (run at start-up, inside one write transaction
 under the outbox lock), and `recipients`, which narrows the students a due `dm_all` row of the kind
-fans out to (e.g. only those who have not reviewed yet). The dispatcher sends rows and asks this
-registry; it never names a kind. A kind nobody registered (e.g. the generic `direct_dm` and
+fans out to (e.g. only those who have not reviewed yet). A feature may also attach a `delivery` for
+rows that are not a message to an audience (e.g. creating a thread). The dispatcher sends rows and
+asks this registry; it never names a kind. A kind nobody registered (e.g. the generic `direct_dm` and
 `staff_note`, or a row left by an older version) is sent as it is, to everyone its audience says.
 """
 
@@ -20,6 +21,15 @@ from bot.notify.outbox import OUTBOX_LOCK, Claimed
 
 PlanFunction = Callable[[AsyncSession], Awaitable[object]]
 RecipientFilter = Callable[[Claimed, Sequence[int]], Awaitable[list[int]]]
+# Sends one row its own way (e.g. creates a thread), idempotently (with the row's nonce, or by
+# finding what a crashed try made); returns a note for the row, raises discord's errors (retried
+# later) or Undeliverable (skipped with the reason).
+Delivery = Callable[[Claimed], Awaitable[str | None]]
+
+
+class Undeliverable(Exception):
+    """A row that can never be delivered (what it refers to is gone, a permission is missing):
+    the dispatcher marks it skipped with this reason."""
 
 
 @dataclass(frozen=True)
@@ -34,12 +44,24 @@ class ReminderKinds:
 
     def __init__(self) -> None:
         self._kinds: dict[str, ReminderKind] = {}
+        self._deliveries: dict[str, Delivery] = {}
 
     def register(self, kind: ReminderKind) -> None:
         """Add a kind. Raises ValueError when a kind of that name is registered already."""
         if kind.name in self._kinds:
             raise ValueError(f"reminder kind {kind.name!r} is registered twice")
         self._kinds[kind.name] = kind
+
+    def attach_delivery(self, name: str, deliver: Delivery) -> None:
+        """Deliver the rows of kind `name` with `deliver` instead of by their audience (a feature's
+        Discord side does this when it loads). Raises KeyError for a kind nobody registered."""
+        if name not in self._kinds:
+            raise KeyError(f"reminder kind {name!r} is not registered")
+        self._deliveries[name] = deliver
+
+    def delivery(self, name: str) -> Delivery | None:
+        """The delivery attached to kind `name`, if any."""
+        return self._deliveries.get(name)
 
     def __iter__(self) -> Iterator[ReminderKind]:
         return iter(self._kinds.values())

@@ -220,6 +220,23 @@ async def claim_due(
         return claimed
 
 
+async def claim_key(db: Database, source_key: str, *, now: datetime) -> Claimed | None:
+    """Claim one pending row by its key, to send it at once (a command whose reply links to the
+    post); None when it is not pending any more (sent, or claimed by the dispatcher)."""
+    async with db.write() as session:
+        row = await session.scalar(
+            select(Notification)
+            .where(Notification.source_key == source_key, Notification.status == "pending")
+            .with_for_update()
+        )
+        if row is None:
+            return None
+        row.status, row.claimed_at, row.attempts = "claimed", now, row.attempts + 1
+        return Claimed(
+            row.id, row.kind, row.audience, row.category, row.user_id, row.text, row.attempts, row.source_key
+        )
+
+
 async def next_due(db: Database) -> datetime | None:
     async with db.read() as session:
         return await session.scalar(

@@ -64,7 +64,8 @@ Lines look like `NAME: /command option:value other:more words`; without a name, 
   ta: /ta student member:alice
   click Accept                   (press a button on the last message the speaker got; a label's start is enough)
   bob: /checkin code:{{code}}      ({{code}}: the check-in code valid now, else the last code shown)
-  bob: form 4 | 5 | 3 | Clear talk  (fill the form the bot showed bob, fields separated by |)
+  bob: form 4 | 5 | 3 | Clear talk  (fill the form the bot showed bob, fields separated by |; a menu
+                                     takes one of its choices, left empty it keeps the pre-selected one)
 People: {people}
 Sandbox commands:
   !advance 1d (2h, 30m, 1w, 1d2h)  move the clock; everything due on the way happens, in order
@@ -428,9 +429,14 @@ class Sandbox:
                 f"the form has {len(rows)} field{'s' if len(rows) != 1 else ''} ({' | '.join(labels)}); "
                 f"separate the answers with |"
             )
+        answers: dict[str, Any] = {}
+        for index, row in enumerate(rows):
+            if _input_of(row).get("type") == discord.ComponentType.string_select.value:
+                answers[_input_id(row)] = _pick(row, values[index] if index < len(values) else "")
+            elif index < len(values):
+                answers[_input_id(row)] = values[index]
         del self.last_modal[who]
-        ids = [_input_id(row) for row in rows]
-        return await self.people[who].submit_modal(shown, dict(zip(ids, values, strict=False)))
+        return await self.people[who].submit_modal(shown, answers)
 
     def write_result(self, who: str, result: simcord.InteractionResult) -> None:
         messages = ([result.response] if result.response else []) + list(result.followups)
@@ -438,7 +444,8 @@ class Sandbox:
             self.last_modal[who] = result
             labels = [_input_label(row) for row in result.modal.get("components", [])]
             self.write(f"[form for {who}] {result.modal.get('title', '')}: " + " | ".join(labels))
-            self.write(f"    answer with: {who}: form " + " | ".join("…" for _ in labels))
+            hints = [_input_hint(row) for row in result.modal.get("components", [])]
+            self.write(f"    answer with: {who}: form " + " | ".join(hints))
         renderer, now = self.renderer(), self.now
         for response in messages:
             tag = "only you" if response.ephemeral else "everyone"
@@ -548,6 +555,36 @@ def _input_id(row: dict[str, Any]) -> str:
 
 def _input_label(row: dict[str, Any]) -> str:
     return str(row.get("label") or _input_of(row).get("label", "?"))
+
+
+def _options(row: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(_input_of(row).get("options") or [])
+
+
+def _input_hint(row: dict[str, Any]) -> str:
+    """What to type for one field: a menu's pre-selected choice or its choices (`1/2/3/4/5`), else `…`."""
+    if _input_of(row).get("type") != discord.ComponentType.string_select.value:
+        return "…"
+    options = _options(row)
+    picked = [str(o["value"]) for o in options if o.get("default")]
+    return ",".join(picked) or "/".join(str(o["value"]) for o in options)
+
+
+def _pick(row: dict[str, Any], answer: str) -> list[str]:
+    """A menu's choice from the typed answer: an option's value or label (`4` or `4 — clear`); an empty
+    answer keeps what the menu shows pre-selected, as Discord does. Raises LineError."""
+    options, label = _options(row), _input_label(row)
+    values = [str(o["value"]) for o in options]
+    choices = ", ".join(values[:-1]) + f" or {values[-1]}" if len(values) > 1 else "".join(values)
+    if not answer:
+        picked = [str(o["value"]) for o in options if o.get("default")]
+        if picked:
+            return picked
+        raise LineError(f"{label} needs a choice: pick {choices}")
+    for option in options:
+        if answer.casefold() in (str(option["value"]).casefold(), str(option.get("label", "")).casefold()):
+            return [str(option["value"])]
+    raise LineError(f"`{clip(answer, 20)}` is not a choice for {label}: pick {choices}")
 
 
 def whole_ms(delta: timedelta) -> timedelta:

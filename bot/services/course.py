@@ -8,6 +8,7 @@ from datetime import date, datetime
 from bot.calendar import Lecture
 from bot.errors import InvalidInput
 from bot.services import Services
+from bot.services.cache import TERM_PLAN, kept
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,13 @@ def week_plan(services: Services, week: int, *, now: datetime | None = None) -> 
 
 
 def term_plan(services: Services) -> list[WeekPlan]:
-    """Every week of the term, in order."""
+    """Every week of the term, in order. Computed once per current week: nothing else in it changes
+    while the bot runs (the calendar comes from config)."""
     now = services.now()
-    return [week_plan(services, week, now=now) for week in range(1, services.config.course.weeks + 1)]
+    current = services.calendar.current_week(now)
+
+    def compute() -> tuple[WeekPlan, ...]:
+        weeks = range(1, services.config.course.weeks + 1)
+        return tuple(week_plan(services, week, now=now) for week in weeks)
+
+    return list(kept(services, TERM_PLAN, current, compute))

@@ -7,7 +7,9 @@ registered) with attendance, paper, group and project title, and the syllabus's 
 - `fails_by_absence`: yes/no by the attendance service's absence rule (`fail_at` absences);
 - `talk_peer_score` / `poster_peer_score`: the mean of every criterion of every peer review of the
   student's talk / group poster, 1–5 (empty when there is none);
-- `reviews_given`, `questions_asked`: engagement.
+- `reviews_given`, `questions_asked`: engagement;
+- `appointments` (accepted office-hours appointments), `excuse_requests` (not withdrawn) and
+  `excuses_with_evidence` (of those, with a document attached).
 
 Scores are exact until the cell, then rounded half up to two decimals ("8.75", "10.00"). The export
 is a CSV (`csv`), Canvas's gradebook import (`canvas`) or Moodle's grade import (`moodle`); see
@@ -31,10 +33,12 @@ from bot.config import Config
 from bot.db.models import Group, GroupMember, Paper, Presenter, Review, RosterEntry, Student
 from bot.errors import InvalidInput
 from bot.services import Services
-from bot.services.attendance import StudentRecord, records
+from bot.services.appointments import appointment_counts
+from bot.services.attendance import StudentRecord, excuse_counts, records
 from bot.services.csv_out import csv_bytes
 from bot.services.lms_formats import Item, LmsFile, canvas_csv, moodle_csv
 from bot.services.reviews import reviews_given
+from bot.services.talk_day.questions import questions_asked as talk_questions_asked
 from bot.services.talks import talk_slots
 
 COLUMNS = (
@@ -60,6 +64,9 @@ COLUMNS = (
     "talk_peer_score",
     "poster_peer_score",
     "questions_asked",
+    "appointments",
+    "excuse_requests",
+    "excuses_with_evidence",
 )
 FORMATS = ("csv", "canvas", "moodle")
 PEER_SCALE = 5  # a peer review scores each criterion 1–5
@@ -93,7 +100,9 @@ async def gradebook_rows(services: Services, members: Sequence[GradebookMember] 
         slots = await talk_slots(session, services.calendar)
         given = await reviews_given(session)
         peer = await peer_scores(session)
-        asked = await questions_asked(session, students)
+        met = await appointment_counts(session)
+        excused = await excuse_counts(session)
+        asked = await questions_asked(session, students, cap=services.config.talks.questions_per_talk)
     paper_of = {discord_id: paper for discord_id, paper in presenters}
     talks_of: dict[int, list[int]] = {}
     for presenter_id, talk in presenters:
@@ -154,6 +163,11 @@ async def gradebook_rows(services: Services, members: Sequence[GradebookMember] 
                 "talk_peer_score": _two(mean(talk_reviews(discord_id))) if paper else "",
                 "poster_peer_score": _two(mean(peer.get(("poster", group.id), ()))) if group else "",
                 "questions_asked": str(asked.get(discord_id, 0)) if discord_id is not None else "0",
+                "appointments": str(met[discord_id].accepted if discord_id in met else 0),
+                "excuse_requests": str(excused[discord_id].requested if discord_id in excused else 0),
+                "excuses_with_evidence": str(
+                    excused[discord_id].with_evidence if discord_id in excused else 0
+                ),
             }
         )
     rows.sort(key=lambda r: (r["student_id"] == "", r["student_id"], r["discord_name"].casefold()))
@@ -204,11 +218,12 @@ async def peer_scores(session: AsyncSession) -> dict[tuple[str, int], list[Score
     return found
 
 
-async def questions_asked(session: AsyncSession, students: Iterable[int]) -> dict[int, int]:
+async def questions_asked(session: AsyncSession, students: Iterable[int], *, cap: int) -> dict[int, int]:
     """Questions each student asked about the talks (engagement, beside reviews given): the one
-    place the gradebook reads the count from. Talk questions do not exist yet (`/talk ask` comes with
-    the talk threads), so today this returns 0 for every student. Raises nothing."""
-    return dict.fromkeys(students, 0)
+    place the gradebook reads the count from, the same count as `/ta reviews` and `/review mine`
+    (bot/services/talk_day/questions.py; `cap`: thread messages counted per talk). Raises the
+    database's errors."""
+    return await talk_questions_asked(session, cap=cap, students=students)
 
 
 def items(config: Config) -> tuple[Item, ...]:

@@ -10,7 +10,8 @@ subscribers), and call that `register_kinds` here.
 from __future__ import annotations
 
 from bot.notify.kinds import ReminderKinds
-from bot.services import Services, attendance, onboarding, reminders, talks
+from bot.services import Services, appointments, attendance, onboarding, reminders, talks
+from bot.services.talk_day import threads as talk_threads
 
 
 def course_kinds(services: Services) -> ReminderKinds:
@@ -18,8 +19,10 @@ def course_kinds(services: Services) -> ReminderKinds:
     kinds = ReminderKinds()
     reminders.register_kinds(services, kinds)
     talks.register_kinds(services, kinds)
+    talk_threads.register_kinds(services, kinds)
     attendance.register_kinds(services, kinds)
     onboarding.register_kinds(services, kinds)
+    appointments.register_kinds(services, kinds)
     return kinds
 
 

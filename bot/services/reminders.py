@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.calendar import CourseCalendar
 from bot.config import Config, parse_offsets
 from bot.db import audit
-from bot.db.models import DeadlineRow, OfficeHoursChange, ReminderPreference
+from bot.db.models import DeadlineRow, OfficeHoursChange, OfficeHoursNotice, ReminderPreference
 from bot.errors import Conflict, InvalidInput, NotFound
 from bot.notify.kinds import ReminderKind, ReminderKinds
 from bot.notify.outbox import (
@@ -30,7 +30,8 @@ from bot.notify.outbox import (
     enqueue,
     replan,
 )
-from bot.services import Services
+from bot.services import Services, cache
+from bot.services.calendar_events.changes import calendar_changed
 from bot.services.text import offset_label, parse_day, stamp
 
 TITLE_MAX = 200
@@ -80,6 +81,7 @@ async def _plan_deadlines_at_start(services: Services, session: AsyncSession) ->
         if row.origin == "config" and row.key not in configured:
             row.removed = True  # taken out of config.toml: its pending pings are skipped
     await session.flush()
+    cache.changed(services, session, cache.DEADLINES)
     return await replan_deadlines(session, now=services.now(), tz=services.calendar.tz)
 
 
@@ -179,14 +181,18 @@ async def replan_deadlines(session: AsyncSession, *, now: datetime, tz: tzinfo) 
 
 
 async def upcoming_deadlines(services: Services) -> list[DeadlineInfo]:
+    """The deadlines not yet due, soonest first (the table is kept until a change of it commits)."""
     now = services.now()
+    deadlines = await cache.cached(services, cache.DEADLINES, None, lambda: _deadlines(services))
+    return [deadline for deadline in deadlines if deadline.due_at > now]
+
+
+async def _deadlines(services: Services) -> tuple[DeadlineInfo, ...]:
     async with services.db.read() as session:
         rows = await session.scalars(
-            select(DeadlineRow)
-            .where(DeadlineRow.removed.is_(False), DeadlineRow.due_at > now)
-            .order_by(DeadlineRow.due_at)
+            select(DeadlineRow).where(DeadlineRow.removed.is_(False)).order_by(DeadlineRow.due_at)
         )
-        return [_deadline(r) for r in rows.all()]
+        return tuple(_deadline(r) for r in rows.all())
 
 
 def parse_instant(services: Services, text: str) -> datetime:
@@ -243,6 +249,8 @@ async def add_deadline(
             remind=remind_text,
         )
         await replan_deadlines(session, now=now, tz=services.calendar.tz)
+        calendar_changed(services.db, session)
+        cache.changed(services, session, cache.DEADLINES)
         return _deadline(row)
 
 
@@ -257,6 +265,8 @@ async def remove_deadline(services: Services, *, actor_id: int, key: str) -> Dea
         audit(session, at=now, actor_id=actor_id, action="deadline.remove", key=row.key, title=row.title)
         await session.flush()
         await replan_deadlines(session, now=now, tz=services.calendar.tz)
+        calendar_changed(services.db, session)
+        cache.changed(services, session, cache.DEADLINES)
         return _deadline(row)
 
 
@@ -338,9 +348,14 @@ async def replan_office_hours(
 
 
 async def office_hours(services: Services) -> list[OfficeHoursSession]:
+    """Every session of the term with its change (kept until a change of office hours commits)."""
+    return list(await cache.cached(services, cache.OFFICE_HOURS, None, lambda: _office_hours(services)))
+
+
+async def _office_hours(services: Services) -> tuple[OfficeHoursSession, ...]:
     async with services.db.read() as session:
         changes = (await session.scalars(select(OfficeHoursChange))).all()
-    return office_hours_sessions(services.config, services.calendar, changes)
+    return tuple(office_hours_sessions(services.config, services.calendar, changes))
 
 
 async def next_office_hours(services: Services) -> OfficeHoursSession | None:
@@ -399,6 +414,8 @@ async def change_office_hours(
         )
         await session.flush()
         await replan_office_hours(session, config=services.config, calendar=services.calendar, now=now)
+        calendar_changed(services.db, session)
+        cache.changed(services, session, cache.OFFICE_HOURS)
         changed = next(
             s for s in office_hours_sessions(services.config, services.calendar, [row]) if s.day == day
         )
@@ -434,6 +451,8 @@ async def office_hours_notice(services: Services, *, actor_id: int, text: str) -
             session, f"officehours-notice:{secrets.token_hex(6)}", f"☕ Office hours: {text}", now
         )
         audit(session, at=now, actor_id=actor_id, action="officehours.notice", text=text[:200])
+        session.add(OfficeHoursNotice(posted_at=now, text=text, posted_by=actor_id))  # the calendar shows it
+        calendar_changed(services.db, session)
         return count
 
 

@@ -1,4 +1,4 @@
-"""Peer review of talks and posters, and engagement (reviews given).
+"""Peer review of talks and posters, and engagement (reviews given plus questions asked).
 
 Rules: a talk is reviewed on its day or within `reviews.talk_window_days`; a poster during the
 poster session's window; never your own talk or group; one review per reviewer and target,
@@ -16,11 +16,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import audit
-from bot.db.models import Group, GroupMember, Paper, Presenter, Review
+from bot.db.models import Group, GroupMember, Paper, Presenter, Review, TalkQuestion
 from bot.errors import InvalidInput, NotAllowed, NotFound
 from bot.services import Services
 from bot.services.csv_out import Cell, csv_bytes
 from bot.services.students import ensure_student
+from bot.services.talk_day.questions import questions_asked
 
 TALK_CRITERIA = ("Clarity of the research question", "Description of the solution", "Limitations identified")
 POSTER_CRITERIA = ("Clarity", "Soundness", "Originality")
@@ -66,6 +67,8 @@ def parse_scores(values: Sequence[str]) -> tuple[int, int, int]:
     scores = []
     for value in values:
         text = value.strip()
+        if not text:  # a menu sent back with no pick
+            raise InvalidInput("Give a score from 1 to 5 for every criterion.")
         if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 5:  # not "²" or "٣"
             raise InvalidInput(f"`{text[:10]}` is not a score: use a whole number from 1 to 5.")
         scores.append(int(text))
@@ -283,10 +286,65 @@ async def my_feedback(services: Services, discord_id: int) -> list[Feedback]:
 
 
 @dataclass(frozen=True)
+class Engagement:
+    """The syllabus's fourth talk criterion: reviews given plus questions asked."""
+
+    reviews: int = 0
+    questions: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.reviews + self.questions
+
+
+async def engagement(
+    services: Services, session: AsyncSession, week: int | None = None
+) -> dict[int, Engagement]:
+    """Each student's engagement, in one week or in all: the one count `/ta reviews`, `/review
+    mine` and the gradebook show. Students with none are not in it."""
+    given = await reviews_given(session, week)
+    asked = await questions_asked(session, cap=services.config.talks.questions_per_talk, week=week)
+    return {
+        student: Engagement(given.get(student, 0), asked.get(student, 0))
+        for student in set(given) | set(asked)
+        if given.get(student, 0) or asked.get(student, 0)
+    }
+
+
+@dataclass(frozen=True)
+class MyEngagement:
+    total: Engagement
+    weeks: dict[int, Engagement]  # the weeks with any
+
+
+async def my_engagement(services: Services, discord_id: int) -> MyEngagement:
+    """The caller's own engagement (counts only), in all and per week."""
+    async with services.db.read() as session:
+        total = (await engagement(services, session)).get(discord_id, Engagement())
+        weeks = sorted(
+            set((await session.scalars(select(Review.week).where(Review.reviewer_id == discord_id))).all())
+            | set(await _question_weeks(session, discord_id))
+        )
+        per_week = {}
+        for week in weeks:
+            found = (await engagement(services, session, week)).get(discord_id)
+            if found is not None:
+                per_week[week] = found
+    return MyEngagement(total, per_week)
+
+
+async def _question_weeks(session: AsyncSession, discord_id: int) -> list[int]:
+    return list(
+        (await session.scalars(select(TalkQuestion.week).where(TalkQuestion.asker_id == discord_id))).all()
+    )
+
+
+@dataclass(frozen=True)
 class StaffView:
     feedback: tuple[Feedback, ...]
     reviews: tuple[tuple[Target, ReviewInfo], ...]  # with reviewer ids
-    given: dict[int, int]  # reviews given per student (engagement)
+    given: dict[int, int]  # reviews given per student
+    engaged: dict[int, Engagement]  # engagement per student: reviews given and questions asked
 
 
 async def staff_view(services: Services, week: int | None = None) -> StaffView:
@@ -311,11 +369,12 @@ async def staff_view(services: Services, week: int | None = None) -> StaffView:
             except (NotFound, NotAllowed):
                 continue  # paper removed or presenters gone: reviews stay in the engagement count
         given = await reviews_given(session, week)
+        engaged = await engagement(services, session, week)
     feedback = tuple(
         _feedback(t, [r for r in rows if (r.kind, r.target) == key]) for key, t in targets.items()
     )
     reviews = tuple((targets[(r.kind, r.target)], _info(r)) for r in rows if (r.kind, r.target) in targets)
-    return StaffView(feedback, reviews, given)
+    return StaffView(feedback, reviews, given, engaged)
 
 
 async def reviews_given(session: AsyncSession, week: int | None = None) -> dict[int, int]:
@@ -366,6 +425,23 @@ async def students_without_review(services: Services, week: int, candidates: Seq
     return [c for c in candidates if c not in reviewed and c not in presenting]
 
 
+async def students_without_engagement(services: Services, week: int, candidates: Sequence[int]) -> list[int]:
+    """Of `candidates`, those with no review and no question in `week` who present none that week
+    (for the engagement reminder, see bot/services/talk_day/threads.py)."""
+    async with services.db.read() as session:
+        engaged = set(await engagement(services, session, week))
+        presenting = set(
+            (
+                await session.scalars(
+                    select(Presenter.discord_id)
+                    .join(Paper, Paper.number == Presenter.paper_number)
+                    .where(Paper.week == week)
+                )
+            ).all()
+        )
+    return [c for c in candidates if c not in engaged and c not in presenting]
+
+
 def reviews_csv(view: StaffView, names: dict[int, str]) -> bytes:
     """Every review with its reviewer, then engagement per student (names by discord id), in one CSV
     (`csv_out`: UTF-8 with a byte-order mark, formulas neutralised)."""
@@ -382,8 +458,9 @@ def reviews_csv(view: StaffView, names: dict[int, str]) -> bytes:
         for target, info in view.reviews
     ]
     rows.append([])
-    rows.append(["student_id", "student", "reviews_given"])
-    for discord_id in sorted(set(names) | set(view.given), key=lambda i: names.get(i, "")):
-        rows.append([discord_id, names.get(discord_id, ""), view.given.get(discord_id, 0)])
+    rows.append(["student_id", "student", "reviews_given", "questions_asked", "engagement"])
+    for discord_id in sorted(set(names) | set(view.engaged), key=lambda i: names.get(i, "")):
+        counts = view.engaged.get(discord_id, Engagement())
+        rows.append([discord_id, names.get(discord_id, ""), counts.reviews, counts.questions, counts.total])
     header = ["kind", "target", "week", "reviewer_id", "reviewer", "score_1", "score_2", "score_3", "comment"]
     return csv_bytes(header, rows)

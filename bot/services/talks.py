@@ -22,6 +22,7 @@ from bot.notify.kinds import ReminderKind, ReminderKinds
 from bot.notify.outbox import Claimed, Planned, ReplanResult
 from bot.notify.outbox import replan as replan_rows
 from bot.services import Services
+from bot.services.calendar_events.changes import calendar_changed
 from bot.services.reviews import students_without_review
 from bot.services.text import offset_label, stamp
 
@@ -65,6 +66,10 @@ async def replan(services: Services, session: AsyncSession) -> None:
     await session.flush()
     await replan_talks(session, config=services.config, calendar=services.calendar, now=services.now())
     await replan_review_reminders(services, session)
+    from bot.services.talk_day import threads  # it reads the schedule from here: imported late
+
+    await threads.replan_all(services, session)  # each talk's thread and its first message
+    calendar_changed(services.db, session)  # the talk days' events follow
 
 
 def register_kinds(services: Services, kinds: ReminderKinds) -> None:

@@ -7,13 +7,15 @@ import discord
 from discord import app_commands
 
 from bot.app import CourseBot
-from bot.errors import NotAllowed
+from bot.errors import InvalidInput, NotAllowed
 from bot.permissions import is_student
 from bot.services import attendance
 from bot.services.attendance import Outcome
+from bot.tree import reply
 from cogs._base import FeatureCog, add_cogs
 from cogs._render import embed, when
 from cogs.attendance._staff import AttendanceStaffCog
+from cogs.attendance._views import withdraw_view
 
 
 class AttendanceCog(FeatureCog):
@@ -58,10 +60,7 @@ class AttendanceCog(FeatureCog):
     )
     async def my_attendance(self, interaction: discord.Interaction) -> None:
         member = interaction.user
-        records = await attendance.records(
-            self.bot.services, [(member.id, getattr(member, "joined_at", None))]
-        )
-        record = records[member.id]
+        record = await attendance.record_of(self.bot.services, member.id, getattr(member, "joined_at", None))
         fail_at = self.bot.config.attendance.fail_at
         card = embed(
             "Your attendance",
@@ -83,20 +82,50 @@ class AttendanceCog(FeatureCog):
         await interaction.response.send_message(embed=card, ephemeral=True)
 
     @app_commands.command(name="excuse", description="Ask the staff to excuse an absence on a lecture date")
-    @app_commands.describe(date="Lecture date, YYYY-MM-DD", reason="Why you could not attend")
-    async def excuse(self, interaction: discord.Interaction, date: str, reason: str) -> None:
+    @app_commands.describe(
+        date="Lecture date, YYYY-MM-DD",
+        reason="Why you could not attend",
+        evidence="Optional: a PDF, PNG or JPEG of at most 8 MB (e.g. a medical note); only the staff see it",
+    )
+    async def excuse(
+        self,
+        interaction: discord.Interaction,
+        date: str,
+        reason: str,
+        evidence: discord.Attachment | None = None,
+    ) -> None:
         member = interaction.user
+        day = attendance.parse_day(date)
+        document = None
+        if evidence is not None:  # downloaded now: Discord's attachment links expire
+            attendance.check_evidence_size(evidence.filename, evidence.size)
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            try:
+                data = await evidence.read()
+            except discord.HTTPException:
+                raise InvalidInput(
+                    f"The evidence `{evidence.filename[:40]}` could not be downloaded from Discord; attach it again."
+                ) from None
+            document = attendance.check_evidence(evidence.filename, data)
         request = await attendance.request_excuse(
             self.bot.services,
             discord_id=member.id,
             discord_name=member.name,
             joined_at=getattr(member, "joined_at", None),
-            day=attendance.parse_day(date),
+            day=day,
             reason=reason,
+            evidence=document,
         )
-        await interaction.response.send_message(
-            f"Your request #{request.id} to excuse {request.lecture_date:%a %Y-%m-%d} is with the staff; you will get a DM when they decide.",
-            ephemeral=True,
+        attached = (
+            f" with your evidence {request.evidence.label}, which only the staff can see"
+            if request.evidence
+            else ""
+        )
+        await reply(
+            interaction,
+            f"Your request #{request.id} to excuse {request.lecture_date:%a %Y-%m-%d} is with the staff{attached}; "
+            "you will get a DM when they decide.",
+            view=withdraw_view(request.id),
         )
         self.bot.dispatcher.wake()  # the staff's note was planned with the request
 

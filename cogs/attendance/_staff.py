@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+import logging
 import re
+from datetime import timedelta
 from typing import Any, Literal
 
 import discord
 from discord import app_commands
 
+from bot.clock import system_now
 from bot.errors import NotFound
 from bot.permissions import require_staff
 from bot.services import attendance, students
@@ -17,10 +20,13 @@ from bot.services.attendance_report import report_chart, report_csv
 from cogs._base import StaffCog, guarded
 from cogs._render import bot_of, embed
 from cogs.attendance._lifecycle import SessionLifecycle, live_text
-from cogs.attendance._views import ExcuseDecision
+from cogs.attendance._views import EXCUSE_ITEMS, EvidenceButton, ExcuseDecision
 
 Status = Literal["present", "late", "excused", "absent"]
-MAX_EXCUSES_SHOWN = 12  # two buttons each, within Discord's 25 components
+log = logging.getLogger(__name__)
+MAX_EXCUSES_SHOWN = 8  # up to three buttons each (with evidence), within Discord's 25 components
+EVIDENCE_PURGE_JOB = "excuses:purge-evidence"
+EVIDENCE_PURGE_EVERY = timedelta(hours=6)
 
 
 async def open_checkin(
@@ -121,12 +127,36 @@ class AttendanceStaffCog(StaffCog):
 
     async def cog_load(self) -> None:
         await super().cog_load()
-        self.bot.add_dynamic_items(OpenExtra, ExcuseDecision)
+        self.bot.add_dynamic_items(OpenExtra, *EXCUSE_ITEMS)
         await SessionLifecycle(self.bot).resume()
+        self._arm_purge(timedelta(0))  # evidence is deleted a configured time after the term
+
+    def _arm_purge(self, delay: timedelta) -> None:
+        """A one-shot job, re-armed after each run (checked at start and every 6 hours)."""
+        self.bot.scheduler.add_job(
+            self._purge_evidence,
+            "date",
+            run_date=system_now() + delay,
+            id=EVIDENCE_PURGE_JOB,
+            replace_existing=True,
+            misfire_grace_time=None,
+        )
 
     async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(OpenExtra, ExcuseDecision)
+        self.bot.remove_dynamic_items(OpenExtra, *EXCUSE_ITEMS)
+        if self.bot.scheduler.get_job(EVIDENCE_PURGE_JOB) is not None:
+            self.bot.scheduler.remove_job(EVIDENCE_PURGE_JOB)
         await super().cog_unload()
+
+    async def _purge_evidence(self) -> None:
+        try:
+            deleted = await attendance.purge_expired_evidence(self.bot.services)
+        except Exception:  # a chore: logged, and tried again at the next run
+            log.exception("Deleting expired excuse evidence failed")
+        else:
+            if deleted:
+                log.info("Deleted %d excuse evidence file(s), kept until after the term", deleted)
+        self._arm_purge(EVIDENCE_PURGE_EVERY)
 
     @attendance_group.command(name="open", description="Open check-in for the lecture now and show the code")
     @app_commands.describe(
@@ -220,7 +250,9 @@ class AttendanceStaffCog(StaffCog):
             raise NotFound("No pending excuse requests.")
         shown = pending[:MAX_EXCUSES_SHOWN]
         text = "\n".join(
-            f"**#{e.id}** <@{e.discord_id}> · {e.lecture_date:%a %Y-%m-%d} · {e.reason}" for e in shown
+            f"**#{e.id}** <@{e.discord_id}> · {e.lecture_date:%a %Y-%m-%d} · {e.reason}"
+            + (f" · 📎 {e.evidence.label}" if e.evidence else "")
+            for e in shown
         )
         if len(pending) > len(shown):
             text += f"\n… and {len(pending) - len(shown)} more after these."
@@ -228,6 +260,8 @@ class AttendanceStaffCog(StaffCog):
         for excuse in shown:
             for button in ExcuseDecision.pair(excuse.id):
                 view.add_item(button)
+            if excuse.evidence is not None:
+                view.add_item(EvidenceButton(excuse.id))
         await interaction.response.send_message(
             embed=embed(f"Excuse requests ({len(pending)})", text[:4000]), view=view, ephemeral=True
         )

@@ -1,5 +1,5 @@
 """Project groups: `/group create|join|invite|leave|info|list|title`, and the staff's `/ta group`.
-The rules live in bot/services/groups.py."""
+The rules live in bot/services/groups/."""
 
 from __future__ import annotations
 

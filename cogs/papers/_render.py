@@ -14,21 +14,25 @@ def mentions(ids: tuple[int, ...], nobody: str = "—") -> str:
     return ", ".join(f"<@{i}>" for i in ids) or nobody
 
 
-def paper_line(info: PaperInfo) -> str:
+def paper_line(info: PaperInfo, slides: str = "") -> str:
     slots = f"{info.free} slot{'s' if info.free != 1 else ''} left" if info.free else "full"
     waiting = f" · {len(info.waitlist)} waiting" if info.waitlist else ""
     title = f"[{info.title}]({info.url})" if info.url else info.title
-    return f"`{info.number:>2}` {title} — {mentions(info.presenters, 'no presenter yet')} · {slots}{waiting}"
+    shown = f" · {slides}" if slides else ""
+    return f"`{info.number:>2}` {title} — {mentions(info.presenters, 'no presenter yet')} · {slots}{waiting}{shown}"
 
 
-def board_pages(infos: list[PaperInfo], topic_of: dict[int, str]) -> list[str]:
-    """The board as pages of text that fit an embed, one block per week."""
+def board_pages(
+    infos: list[PaperInfo], topic_of: dict[int, str], slides: dict[int, str] | None = None
+) -> list[str]:
+    """The board as pages of text that fit an embed, one block per week (`slides`: each paper's
+    slides link, see cogs/talks/_render.py)."""
     blocks: list[str] = []
     for week in sorted({i.week for i in infos}):
         papers = [i for i in infos if i.week == week]
         talk_day = discord.utils.format_dt(papers[0].talk_at, "D")
         header = f"**Week {week} · {talk_day}** · {topic_of.get(week, '')}"
-        blocks.append("\n".join([header, *(paper_line(i) for i in papers)]))
+        blocks.append("\n".join([header, *(paper_line(i, (slides or {}).get(i.number, "")) for i in papers)]))
     pages: list[str] = []
     for block in blocks:
         if pages and len(pages[-1]) + len(block) + 2 <= PAGE_CHARS:
@@ -83,10 +87,11 @@ def status_embed(status: SignupStatus) -> discord.Embed:
     return card
 
 
-def talk_lines(infos: list[PaperInfo]) -> list[str]:
-    """The order of talks on a talk day: time, paper, presenters."""
+def talk_lines(infos: list[PaperInfo], slides: dict[int, str] | None = None) -> list[str]:
+    """The order of talks on a talk day: time, paper, presenters, slides."""
     return [
         f"{i.talk_order + 1}. {discord.utils.format_dt(i.talk_at, 't')} · paper {i.number} — {i.title} · "
         f"{mentions(i.presenters, 'no presenter yet')}"
+        + (f" · {(slides or {})[i.number]}" if i.number in (slides or {}) else "")
         for i in sorted(infos, key=lambda i: i.talk_order)
     ]

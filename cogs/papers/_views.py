@@ -12,6 +12,7 @@ from cogs._answer import AnswerButton, answer_view
 from cogs._base import guarded
 from cogs._render import bot_of, embed
 from cogs.papers._render import board_pages
+from cogs.talks._render import slide_notes
 
 
 class BoardPage(
@@ -50,7 +51,8 @@ async def board_message(
     bot = bot_of(interaction)
     infos = await papers.board(bot.services, week)
     topics = {w: bot.calendar.topic(w) for w in {i.week for i in infos}}
-    pages = board_pages(infos, topics)
+    notes = await slide_notes(bot.services, [i.number for i in infos], interaction.guild_id)
+    pages = board_pages(infos, topics, notes)
     page = min(max(page, 0), len(pages) - 1)
     capacity = bot.config.papers.capacity
     card = embed("Paper board" + (f" · week {week}" if week else ""), pages[page])

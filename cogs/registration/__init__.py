@@ -11,7 +11,7 @@ from discord.ext import commands
 
 from bot.app import CourseBot
 from bot.permissions import Privilege, is_student, privilege_of, role_matches
-from bot.services import audit_log, onboarding, students
+from bot.services import appointments, attendance, audit_log, onboarding, students
 from bot.tree import reply
 from cogs._base import FeatureCog, StaffCog, add_cogs
 from cogs._render import embed, when
@@ -127,6 +127,15 @@ class StudentLookupCog(StaffCog):
             card.add_field(name="Registration", value=f"`{record.student_id}` · {record.name}", inline=False)
         if record is not None:
             card.add_field(name="Known since", value=when(record.joined_at), inline=False)
+        met = await appointments.counts_of(services, member.id)
+        excused = await attendance.excuse_counts_of(services, member.id)
+        card.add_field(
+            name="Appointments and excuses",
+            value=f"{met.accepted} appointment{'s' if met.accepted != 1 else ''} accepted of {met.requested} asked · "
+            f"{excused.requested} excuse request{'s' if excused.requested != 1 else ''} "
+            f"({excused.approved} approved, {excused.with_evidence} with evidence)",
+            inline=False,
+        )
         entries = await audit_log.recent_entries(services, member_id=member.id, limit=10)
         history = "\n".join(f"{when(e.at)} · `{e.action}` {_short(e.details)}" for e in entries)
         card.add_field(name="Recent activity", value=history[:1024] or "—", inline=False)

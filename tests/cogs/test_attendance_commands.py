@@ -416,7 +416,8 @@ async def test_excuse_buttons_work_after_a_restart(course: Course) -> None:
     assert dms(course, "bob")[-1].endswith("was denied by the staff.")
 
     twice = await course.members["ta"].click(shown.response, label="Deny #1")
-    assert one_line(twice) == "That request was already approved."
+    decided = int(course.bot.clock.now().timestamp())
+    assert one_line(twice) == f"That request was already approved by {course.members['ta'].mention} <t:{decided}:R>."
     assert await excuse_statuses(course) == ["approved", "denied"]
 
 

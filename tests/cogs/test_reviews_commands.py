@@ -1,5 +1,6 @@
-"""Peer review through discord.py and simcord: `/review talk|poster` (a modal form, validated and
-pre-filled by discord.py's real machinery), `/review mine` (anonymous, after the window),
+"""Peer review through discord.py and simcord: `/review talk|poster` (a modal form: three labelled
+score menus and a comment, pre-selected and pre-filled by discord.py's real machinery, what comes
+back checked by the service), `/review mine` (anonymous, after the window),
 `/ta reviews` (names and engagement, staff only), `/ta export` (counts only) and the review
 reminder the dispatcher sends after a talk day to the students who reviewed nothing.
 
@@ -25,6 +26,7 @@ from bot.db.models import AuditEntry, Notification, Review
 from bot.services import groups, papers
 from tests.cogs.conftest import Course, one_line, reply_of
 from tests.conftest import ROOT, seoul
+from tests.e2e.discord_schema import request_problems
 
 SAMPLE = (ROOT / "data" / "papers.sample.csv").read_bytes()
 STAFF_ONLY = "Only the course staff (TA or instructor role) can do that."
@@ -34,27 +36,69 @@ PAPER_1 = "paper 1 — Deduplicating Training Data Makes Language Models Better"
 SAVED_1 = f"Review of {PAPER_1} saved. You can edit it until Thu 2025-05-01."
 PAPER_2 = "paper 2 — Beyond neural scaling laws: beating power law scaling via data pruning"
 TALK_LABELS = [
-    "Clarity of the research question (1–5)",
-    "Description of the solution (1–5)",
-    "Limitations identified (1–5)",
+    "Clarity of the research question",
+    "Description of the solution",
+    "Limitations identified",
     "Comment (anonymous to the presenters)",
 ]
-POSTER_LABELS = ["Clarity (1–5)", "Soundness (1–5)", "Originality (1–5)", TALK_LABELS[3]]
+POSTER_LABELS = ["Clarity", "Soundness", "Originality", TALK_LABELS[3]]
+TALK_SCALES = [
+    ["1 — unclear", "2 — vague", "3 — understandable", "4 — clear", "5 — very clear"],
+    ["1 — missing", "2 — sketchy", "3 — adequate", "4 — thorough", "5 — excellent"],
+    ["1 — none named", "2 — superficial", "3 — some", "4 — the main ones", "5 — thorough"],
+]
+POSTER_SCALES = [
+    ["1 — unclear", "2 — hard to follow", "3 — understandable", "4 — clear", "5 — very clear"],
+    ["1 — unsound", "2 — weak", "3 — plausible", "4 — solid", "5 — rigorous"],
+    ["1 — derivative", "2 — a small twist", "3 — some novelty", "4 — original", "5 — highly original"],
+]
+LABEL, MENU = discord.ComponentType.label.value, discord.ComponentType.string_select.value
+TEXT = discord.ComponentType.text_input.value
 
 
 # ---- helpers ---------------------------------------------------------------------------------
-def controls(shown: simcord.InteractionResult) -> list[dict[str, Any]]:
-    """The text inputs of the form shown, in order."""
+def rows_of(shown: simcord.InteractionResult) -> list[dict[str, Any]]:
+    """The form's rows: each a label (type 18) around one control."""
     assert shown.modal is not None, "no form was shown"
-    leaves = []
-    for row in shown.modal["components"]:
-        leaves += row["components"] if "components" in row else [row["component"]]
-    assert all(leaf["type"] == discord.ComponentType.text_input.value for leaf in leaves)
+    rows = shown.modal["components"]
+    assert [row["type"] for row in rows] == [LABEL] * 4
+    return rows
+
+
+def controls(shown: simcord.InteractionResult) -> list[dict[str, Any]]:
+    """The form's controls, in order: three score menus and the comment."""
+    leaves = [row["component"] for row in rows_of(shown)]
+    assert [leaf["type"] for leaf in leaves] == [MENU, MENU, MENU, TEXT]
     return leaves
 
 
+def labels(shown: simcord.InteractionResult) -> list[str]:
+    return [row["label"] for row in rows_of(shown)]
+
+
 def prefilled(shown: simcord.InteractionResult) -> dict[str, str | None]:
-    return {c["label"]: c.get("value") for c in controls(shown)}
+    """What each field shows before the student touches it: the pre-selected score, the comment."""
+    shown_now: dict[str, str | None] = {}
+    for row in rows_of(shown):
+        control = row["component"]
+        if control["type"] == MENU:
+            picked = [o["value"] for o in control["options"] if o.get("default")]
+            assert len(picked) <= 1, picked
+            shown_now[row["label"]] = picked[0] if picked else None
+        else:
+            shown_now[row["label"]] = control.get("value")
+    return shown_now
+
+
+def forge(shown: simcord.InteractionResult, position: int, values: list[str]) -> None:
+    """What a modified client could send: the form as simcord holds it gets its `position`-th menu
+    offering (and allowing) exactly `values`. Discord's own client sends one of the options 1–5."""
+    held = shown._interaction.modal
+    assert held is not None, "no form was shown"
+    menu = held["components"][position]["component"]
+    if values:
+        menu["options"] = [{"label": value, "value": value} for value in values]
+    menu["min_values"], menu["max_values"], menu["required"] = 0, max(1, len(values)), False
 
 
 async def open_form(course: Course, who: str, paper: int) -> simcord.InteractionResult:
@@ -62,10 +106,21 @@ async def open_form(course: Course, who: str, paper: int) -> simcord.Interaction
 
 
 async def send_form(
-    course: Course, who: str, shown: simcord.InteractionResult, scores: tuple[str, ...], comment: str = ""
+    course: Course,
+    who: str,
+    shown: simcord.InteractionResult,
+    scores: tuple[str | list[str], ...],
+    comment: str = "",
 ) -> simcord.InteractionResult:
-    ids = [c["custom_id"] for c in controls(shown)]
-    return await course.members[who].submit_modal(shown, dict(zip(ids, [*scores, comment], strict=True)))
+    """Pick `scores` in the three menus (a list: several picks, as only a forged form allows) and
+    type `comment`."""
+    *menus, text = controls(shown)
+    values: dict[str, Any] = {
+        menu["custom_id"]: score if isinstance(score, list) else [score]
+        for menu, score in zip(menus, scores, strict=True)
+    }
+    values[text["custom_id"]] = comment
+    return await course.members[who].submit_modal(shown, values)
 
 
 async def review(
@@ -124,16 +179,35 @@ async def three_reviews(course: Course) -> None:
 
 
 # ---- the form ---------------------------------------------------------------------------------------
-async def test_the_form_asks_three_scores_and_a_comment(talkday: Course) -> None:
+async def test_the_form_has_a_score_menu_per_criterion_and_a_comment(talkday: Course) -> None:
     shown = await open_form(talkday, "carol", 1)
     assert shown.modal is not None and shown.modal["title"] == f"Review of {PAPER_1}"[:45]
-    fields = controls(shown)
-    assert [c["label"] for c in fields] == TALK_LABELS
-    for score in fields[:3]:
-        assert (score["required"], score["min_length"], score["max_length"]) == (True, 1, 1)
-        assert "value" not in score  # a new review starts empty
-    assert fields[3]["required"] is False and fields[3]["max_length"] == 1000
-    assert fields[3]["style"] == discord.TextStyle.paragraph.value
+    assert labels(shown) == TALK_LABELS
+    *menus, comment = controls(shown)
+    for menu, scale in zip(menus, TALK_SCALES, strict=True):
+        assert [o["value"] for o in menu["options"]] == ["1", "2", "3", "4", "5"]
+        assert [o["label"] for o in menu["options"]] == scale
+        assert (menu["min_values"], menu["max_values"], menu["required"]) == (1, 1, True)
+        assert menu["placeholder"] == "Pick a score from 1 to 5"
+        assert not any(o.get("default") for o in menu["options"])  # a new review starts empty
+    assert len({c["custom_id"] for c in controls(shown)}) == 4
+    assert comment["required"] is False and comment["max_length"] == 1000
+    assert comment["style"] == discord.TextStyle.paragraph.value
+    assert comment.get("label") is None and comment.get("value") is None  # its label is the row's; empty
+
+
+async def test_the_forms_pass_discords_own_schema(talkday: Course) -> None:
+    """The modal callback as Discord's OpenAPI description has it: labels around a string select
+    and a text input, new and pre-selected (the end-to-end tests check the bot's real requests)."""
+    new = await open_form(talkday, "carol", 1)
+    await send_form(talkday, "carol", new, ("4", "5", "3"), "Fine.")
+    callback = "/interactions/1/token/callback"
+    for shown in (new, await open_form(talkday, "carol", 1)):
+        assert request_problems("POST", callback, {"type": 9, "data": shown.modal}) == []
+    broken = new.modal
+    assert broken is not None
+    broken["components"][0]["component"]["options"] = []  # negative control: Discord wants 1 to 25
+    assert request_problems("POST", callback, {"type": 9, "data": broken}) != []
 
 
 async def test_a_review_is_saved_from_the_form(talkday: Course) -> None:
@@ -147,16 +221,17 @@ async def test_a_review_is_saved_from_the_form(talkday: Course) -> None:
     assert talkday.channel.history() == []  # nothing public
 
 
-# ---- validation: bad input changes nothing ------------------------------------------------------------
-@pytest.mark.parametrize("bad", ["0", "6", "a", "²", "٣"])
+# ---- validation: the menus offer 1–5 only, and the service checks whatever comes back ---------------
+@pytest.mark.parametrize("bad", ["0", "6", "9", "a", "²", "٣", "4.5", "10", "44"])
 @pytest.mark.parametrize("position", [0, 2])
-async def test_a_bad_score_gets_one_line_and_changes_nothing(
+async def test_a_forged_score_gets_one_line_and_changes_nothing(
     talkday: Course, bad: str, position: int
 ) -> None:
     rows, audited = await review_rows(talkday), await audit_count(talkday)
     scores = ["3", "3", "3"]
     scores[position] = bad
     shown = await open_form(talkday, "carol", 1)
+    forge(shown, position, [bad])
     result = await send_form(talkday, "carol", shown, tuple(scores), "fine")
     assert one_line(result) == f"`{bad}` is not a score: use a whole number from 1 to 5."
     assert await review_rows(talkday) == rows
@@ -165,22 +240,42 @@ async def test_a_bad_score_gets_one_line_and_changes_nothing(
     assert await review(talkday, "carol", 1, ("3", "3", "3")) == SAVED_1
 
 
-@pytest.mark.parametrize("bad", ["4.5", "10", " 4", "44"])
-async def test_a_score_of_more_than_one_character_cannot_be_sent(talkday: Course, bad: str) -> None:
-    """Discord itself keeps a score field to one character: `4.5` cannot even be typed."""
-    rows, audited = await review_rows(talkday), await audit_count(talkday)
+@pytest.mark.parametrize(("picks", "seen"), [([], ""), (["4", "5"], "4,5")], ids=["no score", "two scores"])
+async def test_a_forged_menu_with_no_score_or_two_is_refused(
+    talkday: Course, picks: list[str], seen: str
+) -> None:
+    audited = await audit_count(talkday)
     shown = await open_form(talkday, "carol", 1)
-    with pytest.raises(simcord.SetupError, match="exceeds max_length=1"):
-        await send_form(talkday, "carol", shown, ("3", bad, "3"))
-    assert await review_rows(talkday) == rows
+    forge(shown, 1, picks)
+    result = await send_form(talkday, "carol", shown, ("3", picks, "3"), "fine")
+    expected = (
+        f"`{seen}` is not a score: use a whole number from 1 to 5."
+        if seen
+        else "Give a score from 1 to 5 for every criterion."
+    )
+    assert one_line(result) == expected
+    assert await review_rows(talkday) == []
     assert await audit_count(talkday) == audited
 
 
-async def test_an_empty_score_cannot_be_sent(talkday: Course) -> None:
+@pytest.mark.parametrize("bad", ["9", "0", "4.5", " 4", ""])
+async def test_discords_own_client_sends_only_the_scores_offered(talkday: Course, bad: str) -> None:
+    """A student picks one of 1–5 in Discord and nothing else: simcord refuses the rest as it does."""
     shown = await open_form(talkday, "carol", 1)
-    with pytest.raises(simcord.SetupError, match="cannot be empty"):
-        await send_form(talkday, "carol", shown, ("3", "", "3"))
+    with pytest.raises(simcord.SetupError, match=re.escape(f"Select option {bad!r} does not exist")):
+        await send_form(talkday, "carol", shown, ("3", bad, "3"))
     assert await review_rows(talkday) == []
+
+
+async def test_every_criterion_needs_exactly_one_score(talkday: Course) -> None:
+    shown = await open_form(talkday, "carol", 1)
+    with pytest.raises(simcord.SetupError, match="was not supplied"):
+        await send_form(talkday, "carol", shown, ("3", [], "3"))
+    with pytest.raises(simcord.SetupError, match="expects between 1 and 1 values"):
+        await send_form(talkday, "carol", shown, ("3", ["3", "4"], "3"))
+    assert await review_rows(talkday) == []
+    # the refused sends did not use the form up
+    assert one_line(await send_form(talkday, "carol", shown, ("3", "4", "3"))) == SAVED_1
 
 
 async def test_the_comment_holds_up_to_1000_characters(talkday: Course) -> None:
@@ -209,8 +304,8 @@ async def test_editing_prefills_the_form_and_updates_in_place(talkday: Course, c
     clock.advance(timedelta(hours=20))  # Thu 08:30, the day after: still open
     shown = await open_form(talkday, "carol", 1)
     assert prefilled(shown) == dict(zip(TALK_LABELS, ["4", "5", "3", "First thoughts."], strict=True))
-    # the student changes one score and the comment, keeping the rest as pre-filled
-    kept = [c.get("value") for c in controls(shown)]
+    # the student changes one score and the comment; the other menus send what they show
+    kept = [str(value) for value in prefilled(shown).values()]
     result = await send_form(talkday, "carol", shown, (kept[0], "2", kept[2]), "Second thoughts.")
     assert one_line(result) == f"Review of {PAPER_1} updated. You can edit it until Thu 2025-05-01."
     carol = talkday.members["carol"].id
@@ -226,6 +321,8 @@ async def test_a_bad_edit_keeps_the_previous_review(talkday: Course) -> None:
     await review(talkday, "carol", 1, ("4", "5", "3"), "Keep me.")
     rows, audited = await review_rows(talkday), await audit_count(talkday)
     shown = await open_form(talkday, "carol", 1)
+    assert prefilled(shown)[TALK_LABELS[1]] == "5"
+    forge(shown, 1, ["0"])
     assert one_line(await send_form(talkday, "carol", shown, ("4", "0", "3"), "Lose me.")).startswith("`0`")
     assert await review_rows(talkday) == rows
     assert await audit_count(talkday) == audited
@@ -311,7 +408,9 @@ async def open_poster(course: Course, who: str, group: str) -> simcord.Interacti
 async def test_a_poster_is_reviewed_on_the_poster_session_day(posterday: Course) -> None:
     shown = await open_poster(posterday, "carol", "sparse squad")
     assert shown.modal is not None and shown.modal["title"] == "Review of group Sparse Squad"
-    assert [c["label"] for c in controls(shown)] == POSTER_LABELS
+    assert labels(shown) == POSTER_LABELS
+    *menus, _ = controls(shown)
+    assert [[o["label"] for o in menu["options"]] for menu in menus] == POSTER_SCALES
     result = await send_form(posterday, "carol", shown, ("5", "4", "3"), "Nice plots.")
     assert one_line(result) == "Review of group Sparse Squad saved. You can edit it until Wed 2025-06-18."
     [row] = await review_rows(posterday)
@@ -437,14 +536,15 @@ async def test_ta_reviews_shows_averages_reviewers_and_engagement(talkday: Cours
         f"<@{ids['carol']}> → {PAPER_2}: 3/3/3 — ok",
         f"<@{ids['alice']}> → {PAPER_2}: 5/4/3",
     ]
-    engagement = dict(item.split(" ") for item in fields["Engagement (reviews given)"].split(", "))
+    engaged = fields["Engagement (reviews + questions)"]
+    engagement = dict(item.split(" ", 1) for item in engaged.split(", "))
     assert engagement == {
-        f"<@{ids['carol']}>": "2",
-        f"<@{ids['dave']}>": "1",
-        f"<@{ids['erin']}>": "1",
-        f"<@{ids['alice']}>": "1",
+        f"<@{ids['carol']}>": "2 (2+0)",
+        f"<@{ids['dave']}>": "1 (1+0)",
+        f"<@{ids['erin']}>": "1 (1+0)",
+        f"<@{ids['alice']}>": "1 (1+0)",
     }
-    assert fields["Engagement (reviews given)"].startswith(f"<@{ids['carol']}> 2")  # most engaged first
+    assert engaged.startswith(f"<@{ids['carol']}> 2")  # most engaged first
 
 
 async def test_ta_reviews_of_a_week_without_reviews(talkday: Course) -> None:

@@ -51,6 +51,7 @@ ALL_PERMISSIONS = (1 << 51) - 1
 # view channel, send messages, embed links, attach files, read history, add reactions, use app commands
 DEFAULT_PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 14) | (1 << 15) | (1 << 16) | (1 << 6) | (1 << 31)
 EPHEMERAL, LOADING = 1 << 6, 1 << 7
+SEND_MESSAGES, CREATE_PUBLIC_THREADS = 1 << 11, 1 << 35
 GUILD_MEMBERS_INTENT = 1 << 1  # privileged: the app's Server Members Intent switch
 RAW_BODY = web.RequestKey(
     "raw_body", object
@@ -116,7 +117,8 @@ class FakeRole:
 
 @dataclass
 class FakeChannel:
-    """A guild channel (type 0 text, 2 voice, 4 category, 5 news) or a DM (type 1)."""
+    """A guild channel (type 0 text, 2 voice, 4 category, 5 news, 15 forum), a public thread
+    (type 11: ``parent_id`` is its channel, ``owner_id`` who made it) or a DM (type 1)."""
 
     id: int
     name: str
@@ -128,6 +130,9 @@ class FakeChannel:
     recipient: FakeUser | None = None
     # permission overwrites as Discord returns them: {"id", "type" (0 role, 1 member), "allow", "deny"}
     overwrites: list[Json] = field(default_factory=list)
+    owner_id: int | None = None  # threads
+    archived: bool = False
+    auto_archive_duration: int = 1440
 
     def overwrite(self, target_id: int) -> Json | None:
         """The overwrite for a role or member id, if any."""
@@ -158,6 +163,20 @@ class FakeChannel:
         }
         if self.type == 2:
             data.update(bitrate=64000, user_limit=0, rtc_region=None)
+        if self.type == 11:
+            for key in ("position", "topic", "nsfw", "permission_overwrites"):
+                data.pop(key)
+            data.update(
+                owner_id=str(self.owner_id),
+                message_count=0,
+                member_count=1,
+                thread_metadata={
+                    "archived": self.archived,
+                    "auto_archive_duration": self.auto_archive_duration,
+                    "archive_timestamp": _now_iso(),
+                    "locked": False,
+                },
+            )
         return data
 
 
@@ -243,8 +262,8 @@ class FakeGuild:
                 large=False,
                 unavailable=False,
                 joined_at=_now_iso(),
-                channels=[c.payload() for c in self.channels.values()],
-                threads=[],
+                channels=[c.payload() for c in self.channels.values() if c.type != 11],
+                threads=[c.payload() for c in self.channels.values() if c.type == 11 and not c.archived],
                 voice_states=[],
                 members=[m.payload() for m in self.members.values()],
                 presences=[],
@@ -464,6 +483,7 @@ class FakeDiscord:
         self.commands: dict[int | None, list[Json]] = {}  # guild id (None = global) -> synced commands
         self.requests: list[RequestRecord] = []
         self.files: dict[int, bytes] = {}  # attachment id -> bytes
+        self.scheduled_events: dict[int, Json] = {}  # event id -> guild scheduled event payload
         self.deleted_messages: list[Json] = []
         self.identify_payload: Json | None = None
         self.presence: Json | None = None
@@ -798,7 +818,10 @@ class FakeDiscord:
         timeout: float = 10.0,
         wait_deferred: bool = True,
     ) -> InteractionResult:
-        """Submit the modal the bot showed in ``shown`` with ``values`` keyed by text-input custom_id."""
+        """Submit the modal the bot showed in ``shown`` with ``values`` keyed by custom_id: a string for
+        a text input, a list of strings (or one string) for a select. A control left out sends what it
+        showed: the text input's pre-filled value, the select's pre-selected options. Select values go
+        as given, unchecked against the options, so a test can send what a modified client could."""
         modal = shown.modal
         if modal is None:
             raise ValueError("that interaction was not answered with a modal")
@@ -808,11 +831,15 @@ class FakeDiscord:
                 return {"type": 1, "components": [fill(x) for x in c["components"]]}
             if c["type"] == 18:
                 return {"type": 18, "component": fill(c["component"])}
-            v: Any = values.get(c.get("custom_id", ""), c.get("value", ""))
+            key = c.get("custom_id", "")
+            if c["type"] == 4:
+                return {"type": 4, "custom_id": key, "value": values.get(key, c.get("value", ""))}
+            shown_picks = [o["value"] for o in c.get("options") or [] if o.get("default")]
+            picked: Any = values.get(key, shown_picks)
             return {
                 "type": c["type"],
-                "custom_id": c.get("custom_id"),
-                **({"value": v} if c["type"] == 4 else {"values": [str(x) for x in v]}),
+                "custom_id": key,
+                "values": [picked] if isinstance(picked, str) else [str(x) for x in picked],
             }
 
         data = {"custom_id": modal["custom_id"], "components": [fill(c) for c in modal["components"]]}
@@ -1263,6 +1290,9 @@ class FakeDiscord:
             ("GET", "/channels/{cid}/messages/{mid}", lambda r, b: self._msg(r)),
             ("PATCH", "/channels/{cid}/messages/{mid}", self._h_edit),
             ("DELETE", "/channels/{cid}/messages/{mid}", self._h_delete),
+            ("POST", "/channels/{cid}/messages/{mid}/threads", self._h_thread_from_message),
+            ("POST", "/channels/{cid}/threads", self._h_start_thread),
+            ("GET", "/guilds/{gid}/threads/active", self._h_active_threads),
             ("GET", "/guilds/{gid}", lambda r, b: self._g(r).payload()),
             (
                 "GET",
@@ -1278,6 +1308,11 @@ class FakeDiscord:
             ("PATCH", gm, self._h_edit_member),
             ("PUT", gm + "/roles/{rid}", self._h_member_role),
             ("DELETE", gm + "/roles/{rid}", self._h_member_role),
+            ("GET", "/guilds/{gid}/scheduled-events", self._h_list_events),
+            ("POST", "/guilds/{gid}/scheduled-events", self._h_create_event),
+            ("GET", "/guilds/{gid}/scheduled-events/{eid}", lambda r, b: self._event(r)),
+            ("PATCH", "/guilds/{gid}/scheduled-events/{eid}", self._h_edit_event),
+            ("DELETE", "/guilds/{gid}/scheduled-events/{eid}", self._h_delete_event),
         ]
 
     # lookups that raise Discord-style 404s
@@ -1601,12 +1636,12 @@ class FakeDiscord:
             ch.overwrites = []
             for o in overwrites:
                 self._put_overwrite(ch, *_overwrite_fields(o))
-        for key in ("name", "topic", "position"):
+        for key in ("name", "topic", "position", "archived", "auto_archive_duration"):
             if key in body:
                 setattr(ch, key, body[key])
         if "parent_id" in body:
             ch.parent_id = int(body["parent_id"]) if body["parent_id"] else None
-        self._emit("CHANNEL_UPDATE", ch.payload())
+        self._emit("THREAD_UPDATE" if ch.type == 11 else "CHANNEL_UPDATE", ch.payload())
         return ch.payload()
 
     async def _h_channel_permission(self, r: web.Request, body: Any) -> Any:
@@ -1634,6 +1669,156 @@ class FakeDiscord:
             self.guilds[ch.guild_id].channels.pop(ch.id, None)
             self._emit("CHANNEL_DELETE", ch.payload())
         return ch.payload()
+
+    # ------------------------------------------------------------------ REST: scheduled events
+    MANAGE_EVENTS = 1 << 33
+
+    def events(self, guild: FakeGuild | int) -> list[Json]:
+        """The guild's scheduled events (any status), by start time."""
+        gid = str(self.guild(guild).id)
+        found = [e for e in self.scheduled_events.values() if e["guild_id"] == gid]
+        return sorted(found, key=lambda e: (e["scheduled_start_time"], int(e["id"])))
+
+    def _event(self, r: web.Request) -> Json:
+        event = self._find(self.scheduled_events, r, "eid", 10070, "Unknown Guild Scheduled Event")
+        if event["guild_id"] != str(self._g(r).id):
+            raise _ApiError(404, 10070, "Unknown Guild Scheduled Event")
+        return event
+
+    def _require_manage_events(self, g: FakeGuild) -> None:
+        if not self.permissions(g, self.bot_user) & self.MANAGE_EVENTS:
+            raise _ApiError(403, 50013, "Missing Permissions (Manage Events)")
+
+    @staticmethod
+    def _check_external(event: Json) -> None:
+        if event["entity_type"] == 3 and not (
+            (event.get("entity_metadata") or {}).get("location") and event.get("scheduled_end_time")
+        ):
+            raise _form_error("entity_metadata", "An external event needs a location and an end time")
+
+    async def _h_list_events(self, r: web.Request, body: Any) -> Any:
+        return self.events(self._g(r))
+
+    async def _h_create_event(self, r: web.Request, body: Any) -> Any:
+        g = self._g(r)
+        self._require_manage_events(g)
+        body = body or {}
+        eid = self.next_id()
+        event: Json = {
+            "id": str(eid),
+            "guild_id": str(g.id),
+            "channel_id": body.get("channel_id"),
+            "creator_id": str(self.bot_user.id),
+            "creator": self.bot_user.payload(),
+            "name": body.get("name"),
+            "description": body.get("description"),
+            "scheduled_start_time": body.get("scheduled_start_time"),
+            "scheduled_end_time": body.get("scheduled_end_time"),
+            "privacy_level": body.get("privacy_level", 2),
+            "status": 1,
+            "entity_type": body.get("entity_type"),
+            "entity_id": None,
+            "entity_metadata": body.get("entity_metadata"),
+            "user_count": 0,
+            "image": None,
+        }
+        self._check_external(event)
+        self.scheduled_events[eid] = event
+        self._emit_if_ready("GUILD_SCHEDULED_EVENT_CREATE", event)
+        return event
+
+    async def _h_edit_event(self, r: web.Request, body: Any) -> Any:
+        self._require_manage_events(self._g(r))
+        event = self._event(r)
+        changed = {**event, **{k: v for k, v in (body or {}).items() if k in event}}
+        moves = ((1, 2), (2, 3), (1, 4))  # scheduled → active → completed, or scheduled → cancelled
+        if "status" in (body or {}) and (event["status"], changed["status"]) not in moves:
+            raise _form_error("status", f"Cannot change status {event['status']} to {changed['status']}")
+        self._check_external(changed)
+        event.update(changed)
+        self._emit_if_ready("GUILD_SCHEDULED_EVENT_UPDATE", event)
+        return event
+
+    async def _h_delete_event(self, r: web.Request, body: Any) -> Any:
+        self._require_manage_events(self._g(r))
+        event = self._event(r)
+        self.scheduled_events.pop(int(event["id"]))
+        self._emit_if_ready("GUILD_SCHEDULED_EVENT_DELETE", event)
+        return None
+
+    # ------------------------------------------------------------------ REST: threads
+    def _require_bot_permission(self, ch: FakeChannel, bit: int, what: str) -> None:
+        """403 50013 unless the bot has `bit` in the channel (its roles, then the channel's
+        overwrites for @everyone, its roles and itself)."""
+        assert ch.guild_id is not None
+        g = self.guilds[ch.guild_id]
+        perms = self.permissions(g, self.bot_user)
+        if perms == ALL_PERMISSIONS:
+            return
+        me = g.members[self.bot_user.id]
+        for target in [g.id, *me.roles, me.id]:
+            o = ch.overwrite(target)
+            if o is not None:
+                perms = (perms & ~int(o["deny"])) | int(o["allow"])
+        if not perms & bit:
+            raise _ApiError(403, 50013, f"Missing Permissions ({what})")
+
+    def _new_thread(self, parent: FakeChannel, thread_id: int, body: Json) -> FakeChannel:
+        assert parent.guild_id is not None
+        thread = FakeChannel(
+            thread_id,
+            str(body.get("name") or "thread")[:100],
+            11,
+            parent.guild_id,
+            parent.id,
+            owner_id=self.bot_user.id,
+            auto_archive_duration=int(body.get("auto_archive_duration") or 1440),
+        )
+        self.guilds[parent.guild_id].channels[thread.id] = self.channels[thread.id] = thread
+        self._emit("THREAD_CREATE", {**thread.payload(), "newly_created": True})
+        return thread
+
+    async def _h_thread_from_message(self, r: web.Request, body: Any) -> Any:
+        """A public thread from a message: it has the message's id (160004 when there is one)."""
+        ch, msg, body = self._c(r), self._msg(r), body or {}
+        if ch.type not in (0, 5):
+            raise _ApiError(400, 50024, "Cannot execute action on this channel type")
+        self._require_bot_permission(ch, CREATE_PUBLIC_THREADS, "Create Public Threads")
+        if int(msg["id"]) in self.channels:
+            raise _ApiError(400, 160004, "A thread has already been created for this message")
+        thread = self._new_thread(ch, int(msg["id"]), body)
+        msg["thread"] = thread.payload()
+        return thread.payload()
+
+    async def _h_start_thread(self, r: web.Request, body: Any) -> Any:
+        """A forum post (its first message has the thread's id), or a thread without a message."""
+        ch, body = self._c(r), body or {}
+        if ch.type == 15:
+            self._require_bot_permission(ch, SEND_MESSAGES, "Send Messages")
+            starter = body.get("message") or {}
+            _validate_message(starter)
+            thread = self._new_thread(ch, self.next_id(), body)
+            msg = self._store_message(thread, starter, self.bot_user, check=False)
+            self._messages.pop(int(msg["id"]))
+            msg["id"] = str(thread.id)  # a forum post's starter message has the thread's id
+            self._messages[thread.id] = msg
+            self._emit("MESSAGE_CREATE", msg)
+            return {**thread.payload(), "message": msg}
+        self._require_bot_permission(ch, CREATE_PUBLIC_THREADS, "Create Public Threads")
+        return self._new_thread(ch, self.next_id(), body).payload()
+
+    async def _h_active_threads(self, r: web.Request, body: Any) -> Any:
+        g = self._g(r)
+        active = [c.payload() for c in g.channels.values() if c.type == 11 and not c.archived]
+        return {"threads": active, "members": []}
+
+    def threads(self, channel: FakeChannel | int) -> list[FakeChannel]:
+        """The threads (or forum posts) of a channel, oldest first."""
+        parent = self._chan(channel)
+        return sorted(
+            (c for c in self.channels.values() if c.type == 11 and c.parent_id == parent.id),
+            key=lambda c: c.id,
+        )
 
     # ------------------------------------------------------------------ REST: guild roles, members
     async def _h_create_role(self, r: web.Request, body: Any) -> Any:

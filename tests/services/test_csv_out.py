@@ -227,7 +227,17 @@ async def test_the_reviews_csv_neutralises_names_and_comments(services: Services
         "'" + CALC,
     ]
     assert carol[4:] == ["'+cmd /C calc", "1", "2", "3", f"'{HYPERLINK} and more"]
-    assert blank == [] and engagement_header == ["student_id", "student", "reviews_given"]
+    assert blank == [] and engagement_header == [
+        "student_id",
+        "student",
+        "reviews_given",
+        "questions_asked",
+        "engagement",
+    ]
     assert sorted(engagement) == sorted(
-        [[str(ALICE), "'" + MINUS, "0"], [str(BOB), "'" + SUM, "1"], [str(CAROL), "'+cmd /C calc", "1"]]
+        [
+            [str(ALICE), "'" + MINUS, "0", "0", "0"],
+            [str(BOB), "'" + SUM, "1", "0", "1"],
+            [str(CAROL), "'+cmd /C calc", "1", "0", "1"],
+        ]
     )

@@ -184,7 +184,8 @@ async def build_term(services: Services, clock: Clock) -> None:
 
 # student_id, name, discord_name, discord_id, held, present, late, excused, absent, absences_left,
 # paper_number, paper_title, talk_date, group, project_title, reviews_given,
-# email, attendance_score, fails_by_absence, talk_peer_score, poster_peer_score, questions_asked
+# email, attendance_score, fails_by_absence, talk_peer_score, poster_peer_score, questions_asked,
+# appointments, excuse_requests, excuses_with_evidence
 #
 # By hand (weight 10, late_credit 1, fail_at 3; 3 lectures held since everyone joined):
 #   alice 10·(3+0+0)/3 = 10.00   bob 10·(1+1+1)/3 = 10.00   carol 10·(1+0+1)/3 = 6.67
@@ -194,19 +195,19 @@ async def build_term(services: Services, clock: Clock) -> None:
 # fmt: off
 EXPECTED = [
     ["20250001", "김민준", "alice", str(ALICE), "3", "3", "0", "0", "0", "2", "1", "Deep Compression", "2025-04-30 11:00", "Sparse Squad", "=1+1 is all you need", "2",
-     "alice@example.ac.kr", "10.00", "no", "3.67", "4.33", "0"],
+     "alice@example.ac.kr", "10.00", "no", "3.67", "4.33", "0", "0", "0", "0"],
     ["20250002", "Bob Lee", "bob", str(BOB), "3", "1", "1", "1", "0", "2", "2", "-bit LLMs", "2025-04-30 11:25", "Quant Club", "", "1",
-     "Bob.Lee@example.ac.kr", "10.00", "no", "4.00", "1.67", "0"],
+     "Bob.Lee@example.ac.kr", "10.00", "no", "4.00", "1.67", "0", "0", "1", "0"],
     ["20250003", "=1+1", "carol", str(CAROL), "3", "1", "0", "1", "1", "1", "3", "LoRA", "2025-05-07 11:00", "Sparse Squad", "=1+1 is all you need", "2",
-     "carol@example.ac.kr", "6.67", "no", "2.67", "4.33", "0"],
+     "carol@example.ac.kr", "6.67", "no", "2.67", "4.33", "0", "0", "1", "0"],
     ["20250004", "Frank Lee", "frank", str(FRANK), "3", "0", "0", "0", "3", "0", "", "", "", "", "", "0",
-     "", "0.00", "yes", "", "", "0"],
+     "", "0.00", "yes", "", "", "0", "0", "0", "0"],
     ["20250005", "박지훈", "eve", str(EVE), "3", "0", "2", "0", "1", "1", "1", "Deep Compression", "2025-04-30 11:00", "Quant Club", "", "1",
-     "", "6.67", "no", "3.67", "1.67", "0"],
+     "", "6.67", "no", "3.67", "1.67", "0", "0", "0", "0"],
     ["20250009", "이서연", "", "", "", "", "", "", "", "", "", "", "", "", "", "0",
-     "seoyeon@example.ac.kr", "", "", "", "", "0"],
+     "seoyeon@example.ac.kr", "", "", "", "", "0", "0", "0", "0"],
     ["", "", "dave", str(DAVE), "3", "0", "0", "0", "3", "0", "", "", "", "Sparse Squad", "=1+1 is all you need", "1",
-     "", "0.00", "yes", "", "4.33", "0"],
+     "", "0.00", "yes", "", "4.33", "0", "0", "0", "0"],
 ]
 # fmt: on
 

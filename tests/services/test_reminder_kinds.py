@@ -31,14 +31,22 @@ def test_every_kind_the_features_plan_is_registered(services: Services) -> None:
         "office_hours_notice",
         "talk",
         "review_reminder",
+        "talk_thread",
+        "talk_thread_edit",
+        "talk_thread_archive",
+        "talk_question",
+        "engagement_reminder",
         "attendance_warning",
         "welcome",
+        "appointment_reminder",
     ]
     assert [kind.name for kind in kinds if kind.plan is not None] == [
         "deadline",
         "office_hours",
         "talk",
         "review_reminder",
+        "talk_thread",
+        "appointment_reminder",
     ]
     assert "direct_dm" not in kinds  # the outbox's own generic kinds need no registration
 
@@ -48,6 +56,23 @@ def test_a_kind_registered_twice_is_refused() -> None:
     kinds.register(ReminderKind("talk"))
     with pytest.raises(ValueError, match="'talk' is registered twice"):
         kinds.register(ReminderKind("talk"))
+
+
+async def test_a_delivery_is_attached_only_to_a_registered_kind() -> None:
+    kinds = ReminderKinds()
+    kinds.register(ReminderKind("talk_thread"))
+
+    async def deliver(row: Claimed) -> str | None:
+        return f"delivered {row.source_key}"
+
+    assert kinds.delivery("talk_thread") is None
+    kinds.attach_delivery("talk_thread", deliver)
+    attached = kinds.delivery("talk_thread")
+    assert attached is not None and await attached(claimed("talk_thread", "talk-thread:1")) == (
+        "delivered talk-thread:1"
+    )
+    with pytest.raises(KeyError, match="'nobody' is not registered"):
+        kinds.attach_delivery("nobody", deliver)
 
 
 async def test_without_a_filter_every_candidate_gets_the_row() -> None:

@@ -109,7 +109,8 @@ async def group_id(services: Services, name: str) -> int:
 
 
 # ---- scores and comments -----------------------------------------------------------------------
-@pytest.mark.parametrize("value", ["0", "6", "a", "4.5", "", "-1", "+3", "10", "²", "٣", "3 4"])
+# The form's menus offer 1 to 5; a forged one may send anything, or several picks (joined by ",").
+@pytest.mark.parametrize("value", ["0", "6", "a", "4.5", "", "-1", "+3", "10", "²", "٣", "3 4", "4,5"])
 def test_a_score_must_be_a_whole_number_from_1_to_5(value: str) -> None:
     with pytest.raises(InvalidInput) as refused:
         reviews.parse_scores([value, "3", "3"])
@@ -150,6 +151,8 @@ def test_the_comment_cannot_ping_everyone(comment: str) -> None:
         (("3", "6", "3"), "", "`6` is not a score"),
         (("3", "3", "a"), "", "`a` is not a score"),
         (("4.5", "3", "3"), "", "`4.5` is not a score"),
+        (("3", "4,5", "3"), "", "`4,5` is not a score"),  # a forged menu with two picks
+        (("3", "3", ""), "", "Give a score from 1 to 5 for every criterion"),  # a forged menu with none
         (("3", "3", "3"), "x" * 1001, "at most 1000 characters"),
         (("3", "3", "3"), "@everyone", "cannot contain @everyone"),
     ],

@@ -218,7 +218,7 @@ async def test_an_autofill_whose_dms_cannot_be_planned_places_nobody(
 ) -> None:
     students = [ALICE, BOB, CAROL, DAVE]
     plan = await groups.plan_autofill(services, student_ids=students)
-    monkeypatch.setattr(groups, "enqueue", failing_enqueue)
+    monkeypatch.setattr(groups.core, "enqueue", failing_enqueue)  # every DM of a group change
     with pytest.raises(RuntimeError):
         await groups.apply_autofill(services, actor_id=STAFF, student_ids=students, digest=plan.digest)
     assert await groups.all_groups(services) == []

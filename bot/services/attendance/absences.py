@@ -17,6 +17,7 @@ from bot.db.models import AttendanceRecord, AttendanceSession, ExcuseRequest, St
 from bot.notify.kinds import ReminderKind, ReminderKinds
 from bot.notify.outbox import Planned, staff_note
 from bot.services import Services
+from bot.services.cache import batched
 
 STATUSES = ("present", "late", "excused", "absent")
 WARNING_KIND = "attendance_warning"
@@ -61,6 +62,35 @@ async def records(
     wins when the bot knew the student earlier."""
     async with services.db.read() as session:
         return await records_in(services, session, students)
+
+
+async def record_of(services: Services, discord_id: int, joined_at: datetime | None) -> StudentRecord:
+    """One student's record (`/attendance`). Concurrent calls share their queries: those that arrive
+    while one runs are read together in the next (`cache.batched`), and each sees every write
+    committed before it was called."""
+    key = (discord_id, joined_at)
+    return await batched(services, "attendance.records", key, lambda keys: _records_of(services, keys))
+
+
+async def _records_of(
+    services: Services, keys: Sequence[tuple[int, datetime | None]]
+) -> dict[tuple[int, datetime | None], StudentRecord]:
+    # `records` answers once per student: a student asked for with two join times (rare: two
+    # payloads that differ) is read once per join time.
+    found: dict[tuple[int, datetime | None], StudentRecord] = {}
+    rest = list(keys)
+    while rest:
+        once: dict[int, tuple[int, datetime | None]] = {}
+        later = []
+        for key in rest:
+            if key[0] in once:
+                later.append(key)
+            else:
+                once[key[0]] = key
+        by_id = await records(services, list(once.values()))
+        found.update({key: by_id[discord_id] for discord_id, key in once.items()})
+        rest = later
+    return found
 
 
 async def records_in(

@@ -26,6 +26,7 @@ from bot.services.papers.core import (
     signup_window,
     status,
     talk_text,
+    write,
 )
 from bot.services.papers.imports import (
     MAX_IMPORT_BYTES,
@@ -85,4 +86,5 @@ __all__ = [
     "talk_text",
     "unassign",
     "withdraw",
+    "write",
 ]

@@ -5,7 +5,8 @@ helpers every change uses (locks, holdings, the DMs a change plans)."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,6 +19,7 @@ from bot.db.settings import get_setting
 from bot.errors import InvalidInput, NotFound
 from bot.notify.outbox import direct_dm, enqueue
 from bot.services import Services
+from bot.services.cache import BOARD, batched, cached, changed
 from bot.services.talks import talk_slots
 from bot.services.text import stamp
 
@@ -184,10 +186,24 @@ async def paper_info(services: Services, session: AsyncSession, number: int) -> 
 
 
 async def board(services: Services, week: int | None = None) -> list[PaperInfo]:
-    """Every paper (or one week's), with presenters and waitlists, ordered by week and number."""
-    async with services.db.read() as session:
-        infos = await paper_infos(services, session)
+    """Every paper (or one week's), with presenters and waitlists, ordered by week and number. Kept
+    until a sign-up write commits (`write`)."""
+    infos = await cached(services, BOARD, None, lambda: _read_board(services))
     return [info for info in infos if week is None or info.week == week]
+
+
+async def _read_board(services: Services) -> tuple[PaperInfo, ...]:
+    async with services.db.read() as session:
+        return tuple(await paper_infos(services, session))
+
+
+@asynccontextmanager
+async def write(services: Services) -> AsyncIterator[AsyncSession]:
+    """The write transaction of every change of papers, presenters or waitlists (under PAPERS_LOCK):
+    once it commits, the cached board is dropped. Raises what `Database.write` raises."""
+    async with services.db.write(PAPERS_LOCK) as session:
+        changed(services, session, BOARD)
+        yield session
 
 
 async def paper(services: Services, number: int) -> PaperInfo:
@@ -197,36 +213,41 @@ async def paper(services: Services, number: int) -> PaperInfo:
 
 
 async def status(services: Services, discord_id: int) -> SignupStatus:
-    """A student's papers, waitlist place and swap offers (expired offers are not shown)."""
+    """A student's papers, waitlist place and swap offers (expired offers are not shown): the papers
+    from the board, the offers read together with those of everyone asking at the same time."""
+    infos = await board(services)
+    offers = await batched(services, "papers.offers", discord_id, lambda ids: _pending_offers(services, ids))
+    held = tuple(info for info in infos if discord_id in info.presenters)
+    waiting = next((info for info in infos if discord_id in info.waitlist), None)
+    position = waiting.waitlist.index(discord_id) + 1 if waiting else None
+    return SignupStatus(
+        held,
+        waiting,
+        position,
+        tuple(o for o in offers if o.to_id == discord_id),
+        tuple(o for o in offers if o.from_id == discord_id),
+    )
+
+
+async def _pending_offers(services: Services, ids: Sequence[int]) -> dict[int, tuple[SwapInfo, ...]]:
+    """The pending, unexpired swap offers from or to each of `ids`, oldest first."""
     now = services.now()
     async with services.db.read() as session:
-        numbers = list(
-            (
-                await session.scalars(
-                    select(Presenter.paper_number).where(Presenter.discord_id == discord_id)
-                )
-            ).all()
-        )
-        held = await paper_infos(services, session, numbers) if numbers else []
-        entry = await session.scalar(select(WaitlistEntry).where(WaitlistEntry.discord_id == discord_id))
-        waiting = await paper_info(services, session, entry.paper_number) if entry else None
         offers = (
             await session.scalars(
                 select(SwapOffer)
-                .where((SwapOffer.from_id == discord_id) | (SwapOffer.to_id == discord_id))
+                .where(SwapOffer.from_id.in_(ids) | SwapOffer.to_id.in_(ids))
                 .where(SwapOffer.status == "pending", SwapOffer.expires_at > now)
                 .order_by(SwapOffer.id)
             )
         ).all()
-    position = waiting.waitlist.index(discord_id) + 1 if waiting else None
-    infos = [swap_info(o) for o in offers]
-    return SignupStatus(
-        tuple(held),
-        waiting,
-        position,
-        tuple(o for o in infos if o.to_id == discord_id),
-        tuple(o for o in infos if o.from_id == discord_id),
-    )
+    found: dict[int, list[SwapInfo]] = {discord_id: [] for discord_id in ids}
+    for offer in offers:
+        info = swap_info(offer)
+        for discord_id in {info.from_id, info.to_id}:
+            if discord_id in found:
+                found[discord_id].append(info)
+    return {discord_id: tuple(infos) for discord_id, infos in found.items()}
 
 
 # ---- students --------------------------------------------------------------------------------

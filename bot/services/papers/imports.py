@@ -13,7 +13,7 @@ from bot.db.models import Paper
 from bot.errors import InvalidInput
 from bot.services import Services, talks
 from bot.services.csv_in import read_csv
-from bot.services.papers.core import PAPERS_LOCK
+from bot.services.papers.core import write
 from bot.services.papers.staff import PaperFields, clean_paper
 
 MAX_IMPORT_BYTES = 1_000_000
@@ -92,7 +92,7 @@ async def import_papers(services: Services, *, actor_id: int | None, data: bytes
         return ImportResult(0, 0, tuple(errors))
     now = services.now()
     papers = services.config.papers
-    async with services.db.write(PAPERS_LOCK) as session:
+    async with write(services) as session:
         existing = {p.number: p for p in (await session.scalars(select(Paper).with_for_update())).all()}
         weeks = {number: p.week for number, p in existing.items()}
         for row in rows:

@@ -15,7 +15,6 @@ from bot.db.models import Presenter, WaitlistEntry
 from bot.errors import Conflict, NotAllowed
 from bot.services import Services, talks
 from bot.services.papers.core import (
-    PAPERS_LOCK,
     Promotion,
     SignupResult,
     WithdrawResult,
@@ -30,6 +29,7 @@ from bot.services.papers.core import (
     talk_text,
     tell,
     waitlist_position,
+    write,
 )
 from bot.services.students import ensure_student
 
@@ -44,7 +44,7 @@ async def sign_up(
     """
     check_number(number)
     limit = services.config.papers.max_per_student
-    async with services.db.write(PAPERS_LOCK) as session:
+    async with write(services) as session:
         # Read the clock inside the transaction: waitlists are ordered by `since`, so it must follow
         # the order in which sign-ups commit (a transaction may wait for its connection or lock).
         now = services.now()
@@ -152,7 +152,7 @@ async def withdraw(services: Services, *, discord_id: int, actor_id: int | None 
     promoted into each freed slot in the same transaction (and told by DM). With a staff `actor_id`,
     the student is told too. Raises Conflict when there is nothing."""
     actor = discord_id if actor_id is None else actor_id
-    async with services.db.write(PAPERS_LOCK) as session:
+    async with write(services) as session:
         now = services.now()  # inside the lock: times follow the order of commits
         await lock_student(session, discord_id)
         held = await held_papers(session, discord_id)

@@ -17,7 +17,6 @@ from bot.db.settings import put_setting
 from bot.errors import Conflict, InvalidInput
 from bot.services import Services, talks
 from bot.services.papers.core import (
-    PAPERS_LOCK,
     SIGNUP_OVERRIDE,
     PaperInfo,
     Window,
@@ -31,6 +30,7 @@ from bot.services.papers.core import (
     signup_window,
     talk_text,
     tell,
+    write,
 )
 from bot.services.papers.signups import withdraw
 from bot.services.students import ensure_student
@@ -44,7 +44,7 @@ async def set_signup_override(services: Services, *, actor_id: int, state: str) 
     if state not in ("open", "closed", "schedule"):
         raise InvalidInput("State must be open, closed or schedule.")
     now = services.now()
-    async with services.db.write(PAPERS_LOCK) as session:
+    async with write(services) as session:
         await put_setting(session, SIGNUP_OVERRIDE, state, at=now, by=actor_id)
         audit(session, at=now, actor_id=actor_id, action=f"signups.{state}")
         await session.flush()
@@ -92,7 +92,7 @@ async def save_paper(services: Services, *, actor_id: int, fields: PaperFields) 
     fields = clean_paper(services, fields)
     now = services.now()
     papers = services.config.papers
-    async with services.db.write(PAPERS_LOCK) as session:
+    async with write(services) as session:
         existing = await session.get(Paper, fields.number, with_for_update=True)
         counts = await _week_counts(session)
         if existing is not None:
@@ -148,7 +148,7 @@ async def remove_paper(services: Services, *, actor_id: int, number: int) -> Pap
     removal). Raises NotFound."""
     check_number(number)
     now = services.now()
-    async with services.db.write(PAPERS_LOCK) as session:
+    async with write(services) as session:
         await lock_paper(session, number)
         info = await paper_info(services, session, number)
         for discord_id in info.presenters:
@@ -180,7 +180,7 @@ async def assign(
     Also takes them off any waitlist; they are told by DM. Raises NotFound or Conflict."""
     check_number(number)
     now = services.now()
-    async with services.db.write(PAPERS_LOCK) as session:
+    async with write(services) as session:
         await ensure_student(session, discord_id=discord_id, discord_name=discord_name, joined_at=now)
         await lock_paper(session, number)
         held = await held_papers(session, discord_id)

@@ -13,13 +13,13 @@ from bot.db.models import Presenter, SwapOffer
 from bot.errors import Conflict, NotAllowed, NotFound
 from bot.services import Services, talks
 from bot.services.papers.core import (
-    PAPERS_LOCK,
     SwapInfo,
     held_papers,
     lock_paper,
     signup_window,
     swap_info,
     tell,
+    write,
 )
 
 SWAP_HOURS = 24
@@ -33,7 +33,7 @@ async def offer_swap(services: Services, *, from_id: int, to_id: int) -> SwapInf
     """
     if from_id == to_id:
         raise Conflict("You cannot swap with yourself.")
-    async with services.db.write(PAPERS_LOCK) as session:
+    async with write(services) as session:
         now = services.now()  # inside the lock: times follow the order of commits
         window = await signup_window(services, session)
         if not window.is_open:
@@ -88,7 +88,7 @@ async def answer_swap(services: Services, *, offer_id: int, discord_id: int, acc
 
     Raises NotFound (no such offer for you) or Conflict (already answered).
     """
-    async with services.db.write(PAPERS_LOCK) as session:
+    async with write(services) as session:
         now = services.now()  # inside the lock: times follow the order of commits
         offer = await session.get(SwapOffer, offer_id, with_for_update=True)
         if offer is None or offer.to_id != discord_id:
