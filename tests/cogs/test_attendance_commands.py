@@ -417,7 +417,10 @@ async def test_excuse_buttons_work_after_a_restart(course: Course) -> None:
 
     twice = await course.members["ta"].click(shown.response, label="Deny #1")
     decided = int(course.bot.clock.now().timestamp())
-    assert one_line(twice) == f"That request was already approved by {course.members['ta'].mention} <t:{decided}:R>."
+    assert (
+        one_line(twice)
+        == f"That request was already approved by {course.members['ta'].mention} <t:{decided}:R>."
+    )
     assert await excuse_statuses(course) == ["approved", "denied"]
 
 

@@ -88,9 +88,7 @@ async def test_register_and_correct(course: Course) -> None:
     first = await alice.slash(course.channel, "register", student_id="20251234", name="Alice Kim")
     assert one_line(first).startswith("Registered: `20251234` · Alice Kim.")
     again = await alice.slash(course.channel, "register", student_id="20251235", name="Alice Kim")
-    assert one_line(again) == (
-        "Registration updated: `20251235` · Alice Kim (was `20251234` · Alice Kim)."
-    )
+    assert one_line(again) == ("Registration updated: `20251235` · Alice Kim (was `20251234` · Alice Kim).")
 
 
 @pytest.mark.parametrize(

@@ -96,12 +96,12 @@ async def test_info_shows_the_code_only_to_members_and_staff(course: Course) -> 
     mine = embed_text(card_of(await course.members["alice"].slash(course.channel, "group info")))
     assert "Group Sparse Squad" in mine and "Pruning LLMs on a budget" in mine
     assert f"`{code}`" in mine and "Members (1/3)" in mine
-    assert code in embed_text(card_of(
-        await course.members["ta"].slash(course.channel, "group info", name="sparse squad")
-    ))
-    outsider = embed_text(card_of(
-        await course.members["bob"].slash(course.channel, "group info", name="Sparse Squad")
-    ))
+    assert code in embed_text(
+        card_of(await course.members["ta"].slash(course.channel, "group info", name="sparse squad"))
+    )
+    outsider = embed_text(
+        card_of(await course.members["bob"].slash(course.channel, "group info", name="Sparse Squad"))
+    )
     assert "Group Sparse Squad" in outsider and code not in outsider and "Invite code" not in outsider
     none = one_line(await course.members["carol"].slash(course.channel, "group info"))
     assert none == "You are not in a group: `/group create` or `/group join`."
@@ -501,9 +501,9 @@ async def test_a_group_gets_a_private_channel_and_a_role(
         assert channel.overwrites_for(role).view_channel is True
         assert "Group Sparse Squad" in role_names(course, "alice")
         # the channel shows in /group info
-        assert f"<#{info.channel_id}>" in embed_text(card_of(
-            await course.members["alice"].slash(course.channel, "group info")
-        ))
+        assert f"<#{info.channel_id}>" in embed_text(
+            card_of(await course.members["alice"].slash(course.channel, "group info"))
+        )
 
         await course.members["bob"].slash(course.channel, "group join", code=code)
         assert "Group Sparse Squad" in role_names(course, "bob")

@@ -171,7 +171,9 @@ async def test_ta_paper_assign_and_unassign_with_promotion(listed: Course) -> No
         await signup(listed, name, 4)  # carol waits
     assigned = await ta.slash(listed.channel, "ta paper assign", member=listed.members["dave"], number=5)
     assert one_line(assigned).startswith(f"{listed.members['dave'].mention} now presents paper 5 — SparseGPT")
-    assert dm_messages(listed, "dave")[-1].content.startswith("The staff assigned you to present paper 5 — SparseGPT")
+    assert dm_messages(listed, "dave")[-1].content.startswith(
+        "The staff assigned you to present paper 5 — SparseGPT"
+    )
 
     full = await ta.slash(listed.channel, "ta paper assign", member=listed.members["erin"], number=4)
     assert one_line(full) == "Paper 4 is full; unassign someone first."
@@ -420,7 +422,10 @@ async def test_swap_accepted_with_the_dm_button(listed: Course) -> None:
     assert one_line(answer) == "Swapped: you now present paper 4."
     alice, bob = listed.members["alice"], listed.members["bob"]
     assert await holders(listed) == ((bob.id,), (alice.id,))
-    assert dm_messages(listed, "alice")[-1].content == f"{bob.mention} accepted your swap: you now present paper 12."
+    assert (
+        dm_messages(listed, "alice")[-1].content
+        == f"{bob.mention} accepted your swap: you now present paper 12."
+    )
     assert buttons(dm_messages(listed, "bob")[0]) == []  # the answered offer loses its buttons
 
 
@@ -450,7 +455,10 @@ async def test_swap_declined(listed: Course) -> None:
     answer = await listed.users["bob"].click(dm, label="Decline")
     assert one_line(answer) == "Swap declined."
     assert await holders(listed) == before
-    assert dm_messages(listed, "alice")[-1].content == f"{listed.members['bob'].mention} declined your swap offer."
+    assert (
+        dm_messages(listed, "alice")[-1].content
+        == f"{listed.members['bob'].mention} declined your swap offer."
+    )
 
 
 async def test_swap_offer_expires_after_24_hours(listed: Course, clock: Clock) -> None:
@@ -506,7 +514,9 @@ async def test_the_promotion_dm_goes_through_the_outbox(listed: Course) -> None:
     listed.bot.dispatcher.wake = lambda delay=0.0: woken.append(delay)  # type: ignore[method-assign]
     await listed.members["alice"].slash(listed.channel, "signup withdraw")
     await listed.env.settle()
-    assert woken == [0.0] and dm_messages(listed, "carol") == []  # planned with the withdrawal, not sent by it
+    assert (
+        woken == [0.0] and dm_messages(listed, "carol") == []
+    )  # planned with the withdrawal, not sent by it
     await listed.bot.dispatcher.run()
     await listed.bot.dispatcher.run()
     [dm] = dm_messages(listed, "carol")

@@ -67,7 +67,9 @@ async def open_thread(course: Course, clock: Clock, *, forum: bool = False) -> N
     await deliver(course)
 
 
-async def test_the_thread_is_made_at_the_lead_time_once_in_a_text_channel(course: Course, clock: Clock) -> None:
+async def test_the_thread_is_made_at_the_lead_time_once_in_a_text_channel(
+    course: Course, clock: Clock
+) -> None:
     await setup_talks(course, clock)
     clock.set(TALK_1 - timedelta(hours=25))
     await deliver(course)
@@ -126,7 +128,9 @@ async def test_a_swap_updates_the_first_message(course: Course, clock: Clock) ->
     assert f"<@{carol.id}>" in first.content and f"<@{course.members['alice'].id}>" not in first.content
 
 
-async def test_slides_from_a_presenter_show_in_the_thread_and_the_boards(course: Course, clock: Clock) -> None:
+async def test_slides_from_a_presenter_show_in_the_thread_and_the_boards(
+    course: Course, clock: Clock
+) -> None:
     await open_thread(course, clock)
     alice = course.members["alice"]
     result = await alice.slash(course.channel, "talk slides", file=("dedup.pdf", PDF))
@@ -157,7 +161,9 @@ async def test_a_non_presenter_or_a_wrong_file_is_refused(course: Course, clock:
     wrong = await course.members["alice"].slash(course.channel, "talk slides", file=("x.exe", b"MZ"))
     assert one_line(wrong).startswith("Slides must be a PDF, PPTX or KEY file")
     async with course.bot.services.db.read() as session:
-        assert (await session.scalars(select(AuditEntry).where(AuditEntry.action == "talk.slides"))).all() == []
+        assert (
+            await session.scalars(select(AuditEntry).where(AuditEntry.action == "talk.slides"))
+        ).all() == []
 
 
 async def test_an_anonymous_question_is_posted_without_a_name(course: Course, clock: Clock) -> None:

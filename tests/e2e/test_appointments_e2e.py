@@ -1,4 +1,3 @@
-
 """Appointments end to end: `coursebot run` as a process against the local fake Discord.
 
 1. Two staff members press Accept and Decline on the request's ta-log post at the same moment: one
