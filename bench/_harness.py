@@ -497,5 +497,5 @@ async def floor_bursts(
 
 
 def median_burst(bursts: list[Burst]) -> Burst:
-    """The burst with the median CPU per command."""
+    """The burst with the median CPU per command (of two: the higher)."""
     return sorted(bursts, key=lambda b: b.cpu)[len(bursts) // 2]

@@ -115,7 +115,12 @@ def test_a_score_must_be_a_whole_number_from_1_to_5(value: str) -> None:
     with pytest.raises(InvalidInput) as refused:
         reviews.parse_scores([value, "3", "3"])
     message = refused.value.message
-    assert message == f"`{value.strip()}` is not a score: use a whole number from 1 to 5."
+    expected = (
+        f"`{value.strip()}` is not a score: use a whole number from 1 to 5."
+        if value.strip()
+        else "Give a score from 1 to 5 for every criterion."  # a menu sent back with no pick
+    )
+    assert message == expected
     assert "\n" not in message
 
 
