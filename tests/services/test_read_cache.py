@@ -21,6 +21,7 @@ from bot.clock import Clock
 from bot.db.models import AuditEntry
 from bot.services import Services, attendance, cache, course, groups, papers, reminders
 from bot.services.cache import ReadCache
+from bot.services.talk_day.slides import slides_of
 from tests.conftest import ROOT, seoul
 
 SAMPLE = (ROOT / "data" / "papers.sample.csv").read_bytes()
@@ -75,6 +76,7 @@ async def course_in_use(services: Services) -> Services:
 READS: dict[str, Callable[[Services, int], Awaitable[Any]]] = {
     "/attendance": lambda services, student: attendance.record_of(services, student, None),
     "/papers": lambda services, student: papers.board(services),
+    "/papers (slides)": lambda services, student: slides_of(services, list(range(1, 22))),
     "/signup status": lambda services, student: papers.status(services, student),
     "/group info": lambda services, student: groups.group_of(services, student),
     "/deadlines": lambda services, student: reminders.upcoming_deadlines(services),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
@@ -20,6 +21,7 @@ from bot.db import audit
 from bot.db.models import Paper, Presenter, TalkSlides, TalkThread
 from bot.errors import InvalidInput, NotAllowed, NotFound
 from bot.services import Services
+from bot.services.cache import batched
 from bot.services.papers import PAPERS_LOCK
 from bot.services.talk_day import threads
 from bot.services.talks import talk_slots
@@ -204,7 +206,21 @@ def _slides(row: TalkSlides, thread: TalkThread | None) -> Slides:
 
 
 async def slides_of(services: Services, numbers: list[int] | None = None) -> dict[int, Slides]:
-    """The slides of these papers (or all), by paper number; papers without slides are left out."""
+    """The slides of these papers (or all), by paper number; papers without slides are left out.
+    Identical reads at the same time (a burst of `/papers`) share their queries (`cache.batched`):
+    each sees every write committed before it was called."""
+    key = None if numbers is None else tuple(sorted(set(numbers)))
+    found = await batched(services, "talk_day.slides", key, lambda keys: _slides_of_each(services, keys))
+    return dict(found)
+
+
+async def _slides_of_each(
+    services: Services, keys: Sequence[tuple[int, ...] | None]
+) -> dict[tuple[int, ...] | None, dict[int, Slides]]:
+    return {key: await _read_slides(services, None if key is None else list(key)) for key in keys}
+
+
+async def _read_slides(services: Services, numbers: list[int] | None) -> dict[int, Slides]:
     async with services.db.read() as session:
         query = select(
             TalkSlides.paper_number,
