@@ -8,7 +8,8 @@ unless the test took it with `course.take_error(...)`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,11 +130,25 @@ def course_config(config: Config, tmp_path: Path) -> Config:
     return config.model_copy(update={"discord": discord_config, "database": database})
 
 
-@pytest.fixture
-async def course(config: Config, clock: Clock, tmp_path: Path) -> AsyncIterator[Course]:
+@asynccontextmanager
+async def course_server(
+    config: Config,
+    clock: Clock,
+    tmp_path: Path,
+    members: Iterable[tuple[str, str | None]],
+    *,
+    bot_permissions: discord.Permissions | None = None,
+) -> AsyncIterator[Course]:
+    """The real bot on a simulated course server (the course roles and channels), with `members`
+    (name, course role or None) joined after start-up and the bot's own permissions as given. Fails
+    the test on any error the bot raised that was neither shown to a user nor taken by the test."""
     bot = CourseBot(course_config(config, tmp_path), clock=clock, poll_outbox=False)
     env = simcord.Env(bot)
     guild = env.create_guild("EECE695D", id=GUILD_ID)
+    if bot_permissions is not None:
+        # simcord gives the bot a managed integration role with every permission but administrator
+        [bot_role] = [r for r in env.backend.guilds[GUILD_ID].roles.values() if r.managed]
+        bot_role.permissions = bot_permissions.value
     staff_permissions = discord.Permissions(manage_guild=True)
     roles = {
         "instructor": guild.create_role("Instructor", permissions=staff_permissions),
@@ -146,10 +161,8 @@ async def course(config: Config, clock: Clock, tmp_path: Path) -> AsyncIterator[
     }
     await env.start()
     world = Course(env, bot, guild, channels["general"], channels, roles)
-    world.add("prof", "instructor")
-    world.add("ta", "ta")
-    for name in ("alice", "bob", "carol"):
-        world.add(name)
+    for name, role in members:
+        world.add(name, role)
     try:
         yield world
     finally:
@@ -157,3 +170,22 @@ async def course(config: Config, clock: Clock, tmp_path: Path) -> AsyncIterator[
     bugs = world.unexpected_errors()
     if bugs:
         pytest.fail(f"the bot raised {len(bugs)} unexpected error(s): {bugs!r}", pytrace=False)
+
+
+def role_names(course: Course, who: str) -> set[str]:
+    """The names of the roles a member has on the simulated server."""
+    guild = course.env.backend.guilds[GUILD_ID]
+    return {guild.roles[r].name for r in guild.members[course.members[who].id].role_ids}
+
+
+@pytest.fixture
+async def course(config: Config, clock: Clock, tmp_path: Path) -> AsyncIterator[Course]:
+    members = [
+        ("prof", "instructor"),
+        ("ta", "ta"),
+        ("alice", "student"),
+        ("bob", "student"),
+        ("carol", "student"),
+    ]
+    async with course_server(config, clock, tmp_path, members) as world:
+        yield world

@@ -14,13 +14,20 @@ import pytest
 import simcord
 from sqlalchemy import func, select
 
-from bot.app import CourseBot
 from bot.clock import Clock
 from bot.config import Config
 from bot.db.models import AuditEntry, Group, GroupInvite, GroupMember
 from bot.services import groups
 from cogs.groups._views import AutofillConfirm
-from tests.cogs.conftest import GUILD_ID, Course, card_of, course_config, dm_messages, embed_text, one_line
+from tests.cogs.conftest import (
+    Course,
+    card_of,
+    course_server,
+    dm_messages,
+    embed_text,
+    one_line,
+    role_names,
+)
 from tests.conftest import seoul
 
 LOCKED = "Groups are locked; ask the staff to move you (`/ta group move`)."
@@ -453,37 +460,9 @@ async def channel_course(
 ) -> AsyncIterator[Course]:
     """Like the `course` fixture, with `groups.create_channels` on and optionally other bot permissions."""
     config = config.model_copy(update={"groups": config.groups.model_copy(update={"create_channels": True})})
-    bot = CourseBot(course_config(config, tmp_path), clock=clock, poll_outbox=False)
-    env = simcord.Env(bot)
-    guild = env.create_guild("EECE695D", id=GUILD_ID)
-    if bot_permissions is not None:
-        # simcord gives the bot a managed integration role with every permission but administrator
-        [bot_role] = [r for r in env.backend.guilds[GUILD_ID].roles.values() if r.managed]
-        bot_role.permissions = bot_permissions.value
-    staff_permissions = discord.Permissions(manage_guild=True)
-    roles = {
-        "instructor": guild.create_role("Instructor", permissions=staff_permissions),
-        "ta": guild.create_role("TA", permissions=staff_permissions),
-        "student": guild.create_role("Student"),
-    }
-    channels = {
-        name: guild.create_text_channel(name)
-        for name in ("general", "announcements", "ta-log", "bot-notices")
-    }
-    await env.start()
-    world = Course(env, bot, guild, channels["general"], channels, roles)
-    for name, role in (("ta", "ta"), ("alice", "student"), ("bob", "student"), ("carol", "student")):
-        world.add(name, role)
-    try:
+    members = [("ta", "ta"), ("alice", "student"), ("bob", "student"), ("carol", "student")]
+    async with course_server(config, clock, tmp_path, members, bot_permissions=bot_permissions) as world:
         yield world
-    finally:
-        await env.shutdown()
-    assert world.unexpected_errors() == []
-
-
-def role_names(course: Course, who: str) -> set[str]:
-    guild = course.env.backend.guilds[GUILD_ID]
-    return {guild.roles[r].name for r in guild.members[course.members[who].id].role_ids}
 
 
 async def test_a_group_gets_a_private_channel_and_a_role(

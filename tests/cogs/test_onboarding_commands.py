@@ -9,15 +9,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import discord
-import simcord
 from sqlalchemy import select
 
-from bot.app import CourseBot
 from bot.clock import Clock
 from bot.config import Config
 from bot.db.models import AuditEntry, Notification
 from bot.services.students import get_student
-from tests.cogs.conftest import GUILD_ID, Course, course_config, dms, reply_text
+from tests.cogs.conftest import GUILD_ID, Course, course_server, dms, reply_text, role_names
 
 WELCOME_START = "👋 Welcome to **EECE695D: Efficient ML Systems** (Spring 2025)!"
 
@@ -35,41 +33,13 @@ async def onboarding_course(
     """A course server with `[onboarding]` set as given; dave and erin have joined without a role."""
     flags = {"grant_student_role": grant, "welcome_dm": welcome}
     config = config.model_copy(update={"onboarding": config.onboarding.model_copy(update=flags)})
-    bot = CourseBot(course_config(config, tmp_path), clock=clock, poll_outbox=False)
-    env = simcord.Env(bot)
-    guild = env.create_guild("EECE695D", id=GUILD_ID)
-    if bot_permissions is not None:
-        # simcord gives the bot a managed integration role with every permission but administrator
-        [bot_role] = [r for r in env.backend.guilds[GUILD_ID].roles.values() if r.managed]
-        bot_role.permissions = bot_permissions.value
-    staff_permissions = discord.Permissions(manage_guild=True)
-    roles = {
-        "instructor": guild.create_role("Instructor", permissions=staff_permissions),
-        "ta": guild.create_role("TA", permissions=staff_permissions),
-        "student": guild.create_role("Student"),
-    }
-    channels = {
-        name: guild.create_text_channel(name)
-        for name in ("general", "announcements", "ta-log", "bot-notices")
-    }
-    await env.start()
-    world = Course(env, bot, guild, channels["general"], channels, roles)
-    for name, role in (("ta", "ta"), ("alice", "student"), ("dave", None), ("erin", None)):
-        world.add(name, role)
-    await env.settle()
-    try:
+    members = [("ta", "ta"), ("alice", "student"), ("dave", None), ("erin", None)]
+    async with course_server(config, clock, tmp_path, members, bot_permissions=bot_permissions) as world:
+        await world.env.settle()
         yield world
-    finally:
-        await env.shutdown()
-    assert world.unexpected_errors() == []
 
 
 # ---- helpers -----------------------------------------------------------------------------------
-def role_names(course: Course, who: str) -> set[str]:
-    guild = course.env.backend.guilds[GUILD_ID]
-    return {guild.roles[r].name for r in guild.members[course.members[who].id].role_ids}
-
-
 def ta_log(course: Course) -> list[str]:
     return [m.content for m in course.channels["ta-log"].history()]
 
