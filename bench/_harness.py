@@ -8,6 +8,7 @@ Not a test and not part of the bot: `python bench/checkin.py`, `python bench/sta
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import platform
 import re
@@ -26,7 +27,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
-from bot_process import fake_token, with_discord_section  # noqa: E402
+from _spy import table as spy_table  # noqa: E402
+from bot_process import build_course_server, course_config, fake_token  # noqa: E402
 from fake_discord import (  # noqa: E402  (needs the path above)
     FakeChannel,
     FakeDiscord,
@@ -35,7 +37,6 @@ from fake_discord import (  # noqa: E402  (needs the path above)
     InteractionResult,
 )
 
-MANAGE_GUILD = 1 << 5
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -90,12 +91,17 @@ class TimedFake(FakeDiscord):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.callback_at: dict[str, float] = {}  # interaction token -> first callback arrival
+        self.callback_peers: set[object] = set()  # (host, port) of each connection a callback came on
+        self.last_callback = 0.0  # when the latest callback arrived
         self.synced_at: float | None = None
         self.identified_at: float | None = None
         self._fire = False
 
     async def _h_callback(self, r: Any, body: Any) -> Any:
-        self.callback_at.setdefault(r.match_info["token"], time.monotonic())
+        self.last_callback = time.monotonic()
+        self.callback_at.setdefault(r.match_info["token"], self.last_callback)
+        if r.transport is not None:
+            self.callback_peers.add(r.transport.get_extra_info("peername"))
         return await super()._h_callback(r, body)
 
     async def _h_put_commands(self, r: Any, body: Any) -> Any:
@@ -147,44 +153,30 @@ class Course:
 
 
 def build_course(fd: TimedFake, students: int) -> Course:
-    guild = fd.add_guild("EECE695D Spring 2025")
-    for name, permissions in (("Instructor", 0), ("TA", MANAGE_GUILD), ("Student", 0)):
-        fd.add_role(guild, name, permissions=permissions)
-    general = fd.add_channel(guild, "general")
-    fd.add_channel(guild, "announcements")
-    ta_log = fd.add_channel(guild, "ta-log")
-    fd.add_channel(guild, "bot-notices")
-    fd.add_member(guild, "prof", roles=["Instructor"])
-    ta = fd.add_member(guild, "ta", roles=["TA"])
-    course = Course(fd, guild, general, ta_log, ta)
-    for i in range(students):
-        course.students.append(fd.add_member(guild, f"student{i:05d}", roles=["Student"]))
-    return course
+    """The e2e tests' course server (`build_course_server`), its students named student00000, …"""
+    server = build_course_server(fd, [f"student{i:05d}" for i in range(students)])
+    return Course(
+        fd, server.guild, server.general, server.guild.channel("ta-log"), server.ta, server.students
+    )
 
 
 def write_config(directory: Path, fd: FakeDiscord, guild: FakeGuild) -> Path:
-    text = with_discord_section(
-        (ROOT / "config.toml").read_text(encoding="utf-8"),
-        {
-            "guild_id": str(guild.id),
-            "sync_commands": "true",
-            "api_base": f'"{fd.api_base}"',
-            "gateway_url": f'"{fd.gateway_url}"',
-        },
-    )
+    """The repository's config.toml pointed at the fake, as `directory/config.toml`."""
     path = directory / "config.toml"
-    path.write_text(text, encoding="utf-8")
+    path.write_text(course_config(fd, guild), encoding="utf-8")
     return path
 
 
 # ---- the bot process ---------------------------------------------------------------------------------
 PYCACHE = Path(tempfile.gettempdir()) / "coursebot-bench-pycache"
+PROBE = ROOT / "bench" / "_probe"  # sitecustomize.py: the garbage-collection probe, BENCH_* switches
 
 
 def bot_environment(bytecode_cache: bool = True) -> dict[str, str]:
     """The environment without the token and database, and with a bytecode cache like a deployed bot
     has (outside the source tree, so this works even when PYTHONDONTWRITEBYTECODE is set)."""
     env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "DATABASE_URL")}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROBE), env.get("PYTHONPATH", "")) if p)
     if bytecode_cache:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
@@ -235,6 +227,7 @@ class BotProcess:
             PYTHONUNBUFFERED="1",
             DISCORD_TOKEN=self.token,
             DATABASE_URL=f"sqlite+aiosqlite:///{self.database}",
+            BENCH_GC_PROBE=str(self.gc_file),
             **(extra_env or {}),
         )
         args = [*self.launcher, *self.arguments()]
@@ -254,6 +247,22 @@ class BotProcess:
         """What follows the interpreter on the command line."""
         args = ["-m", "bot", "run", "--config", str(self.config)]
         return [*args, "--now", self.now] if self.now else args
+
+    @property
+    def gc_file(self) -> Path:
+        """Where the probe (`bench/_probe/sitecustomize.py`) writes its garbage-collection totals."""
+        return self.log.with_suffix(".gc.json")
+
+    async def gc_totals(self) -> dict[str, list[float]] | None:
+        """The process's garbage collections so far (count, CPU seconds and objects collected, by
+        generation), or None when the probe does not answer within 2 s."""
+        self.gc_file.unlink(missing_ok=True)
+        try:
+            os.kill(self.pid, signal.SIGUSR1)
+            await poll(self.gc_file.exists, 2.0, "the garbage-collection probe", interval=0.005)
+            return json.loads(self.gc_file.read_text(encoding="utf-8"))
+        except (OSError, TimeoutError, ValueError):
+            return None
 
     @property
     def pid(self) -> int:
@@ -301,7 +310,7 @@ class BotProcess:
 
     async def stop(self, timeout: float = 15.0) -> int:
         if self.proc is None or self.proc.returncode is not None:
-            return self.proc.returncode if self.proc else 0
+            return self.proc.returncode if self.proc and self.proc.returncode is not None else 0
         self.proc.send_signal(signal.SIGTERM)
         try:
             return await asyncio.wait_for(self.proc.wait(), timeout)
@@ -329,6 +338,8 @@ async def wait_serving(
 
 # ---- bursts -------------------------------------------------------------------------------------
 DEADLINE = 3.0
+QUIET = 1.0  # s past the deadline with no callback and the bot idle: the unanswered ones were not sent
+IDLE_CPU = 0.05  # the bot counts as idle below this share of one core
 
 
 @dataclass
@@ -346,6 +357,10 @@ class Burst:
     other_requests: int  # REST requests besides the callbacks (e.g. ta-log posts about errors)
     ok: int  # answers with the expected content
     other_kinds: Counter[str] = field(default_factory=Counter)  # "POST /channels/{id}/messages" -> count
+    connections: int = 0  # distinct connections the callbacks came on
+    gc_collections: list[int] = field(default_factory=list)  # by generation, during the burst
+    gc_seconds: list[float] = field(default_factory=list)  # CPU seconds in the collector, by generation
+    spy_file: Path | None = None  # py-spy's raw stacks of the burst
 
     @property
     def cpu_ms_per_command(self) -> float:
@@ -359,7 +374,7 @@ class Burst:
         print(f"  /{self.name} × {self.n}")
         print(
             f"    answered {self.answered}/{self.n}; within 3 s: {self.in_time} · late (10062): {self.late} · "
-            f"expected reply: {self.ok}"
+            f"not sent (past the deadline): {self.n - self.answered} · expected reply: {self.ok}"
         )
         print(f"    dispatch→callback: {describe_ms(self.latencies)}")
         ratio = (
@@ -380,7 +395,17 @@ class Burst:
                 if self.other_kinds
                 else ""
             )
+            + f"; callbacks came on {self.connections} connection(s)"
         )
+        if self.gc_seconds:
+            spent = sum(self.gc_seconds)
+            print(
+                f"    garbage collection: {'/'.join(str(n) for n in self.gc_collections)} collections "
+                f"(generation 0/1/2), {spent * 1000:.0f} ms CPU = {spent / self.n * 1e6:.0f} µs per command "
+                f"({'/'.join(f'{s * 1000:.0f}' for s in self.gc_seconds)} ms)"
+            )
+        if self.spy_file is not None and self.spy_file.exists():
+            print("\n".join(spy_table(self.spy_file, self.cpu_ms_per_command)))
 
 
 async def burst(
@@ -404,6 +429,9 @@ async def burst(
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
         await asyncio.sleep(1.0)  # py-spy attaches
+    gc0 = await bot.gc_totals()
+    fd.callback_peers.clear()
+    fd.last_callback = time.monotonic()
     cpu0, fake0, requests0 = bot.cpu_mark(), time.process_time(), len(fd.requests)
     started = time.monotonic()
     results: list[InteractionResult] = []
@@ -411,18 +439,29 @@ async def burst(
         results.append(await fd.fire_slash(course.guild, course.general, member, name, options))
     queued = time.monotonic()
 
+    busy = [bot.thread_cpu_seconds(), time.monotonic()]  # the bot's CPU, and when it last moved
+
     def done() -> bool:
-        return all(r.type is not None or r.rejected for r in results)
+        if all(r.type is not None or r.rejected for r in results):
+            return True
+        now, cpu = time.monotonic(), bot.thread_cpu_seconds()
+        if cpu - busy[0] > IDLE_CPU * (now - busy[1]):
+            busy[:] = [cpu, now]
+        # Past the deadline, no callback and the bot idle for QUIET: the rest will not be answered
+        # (the bot does not send an answer that Discord would refuse).
+        return now - started > DEADLINE and now - max(fd.last_callback, busy[1]) > QUIET
 
     try:
-        await poll(done, 120, f"answers to {len(results)} /{name}", interval=0.005)
+        await poll(done, 120, f"answers to {len(results)} /{name}", interval=0.05)
     except TimeoutError as error:
         print(f"    !! {error}")
     await asyncio.sleep(settle)  # trailing work (e.g. error replies) finishes before reading the CPU time
     cpu, fake_cpu = bot.cpu_between(cpu0), time.process_time() - fake0
+    gc1 = await bot.gc_totals()
     if recorder is not None:
         recorder.send_signal(signal.SIGINT)
         await recorder.wait()
+    spy_file = spy / f"{name.replace(' ', '_')}-{len(members)}.txt" if spy is not None else None
     arrivals = [fd.callback_at[r.token] for r in results if r.token in fd.callback_at]
     latencies = [fd.callback_at[r.token] - r.created for r in results if r.token in fd.callback_at]
     return Burst(
@@ -445,6 +484,14 @@ async def burst(
             for r in fd.requests[requests0:]
             if not r.path.startswith("/interactions/")
         ),
+        connections=len(fd.callback_peers),
+        gc_collections=[int(b - a) for a, b in zip(gc0["collections"], gc1["collections"], strict=True)]
+        if gc0 and gc1
+        else [],
+        gc_seconds=[b - a for a, b in zip(gc0["seconds"], gc1["seconds"], strict=True)]
+        if gc0 and gc1
+        else [],
+        spy_file=spy_file,
     )
 
 

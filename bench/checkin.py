@@ -15,10 +15,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from pathlib import Path
 
-from _harness import DEADLINE
-from commands import main
+from commands import add_run_options, main
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(
@@ -26,18 +24,7 @@ if __name__ == "__main__":
     )
     parser.add_argument("--students", type=int, default=1000, help="students in the burst (default 1000)")
     parser.add_argument("--rounds", type=int, default=1, help="check-in rounds; after the first: 'already'")
-    parser.add_argument(
-        "--profile", metavar="FILE", help="run the bot under pyinstrument (format by extension)"
-    )
-    parser.add_argument(
-        "--py-spy", type=Path, metavar="DIR", help="sample each burst with py-spy (raw stacks)"
-    )
-    parser.add_argument(
-        "--deadline",
-        type=float,
-        default=DEADLINE,
-        help="interaction deadline in s (0 = none, to see raw latency)",
-    )
+    add_run_options(parser)
     args = parser.parse_args()
     if args.py_spy:
         args.py_spy.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,7 @@ import asyncio
 import re
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from _harness import (
@@ -61,7 +62,7 @@ RATIO_TARGET, CHECKIN_RATIO_TARGET = 1.5, 1.1
 WARM_UP = 20  # students more, whose commands before the burst warm the bot up (not measured)
 
 
-def expected(name: str) -> object:
+def expected(name: str) -> Callable[[InteractionResult], bool]:
     def answer(result: InteractionResult) -> bool:
         if name == "checkin":
             return bool(CHECKED_IN.search(result.content or ""))
@@ -180,6 +181,23 @@ async def main(
     return 1 if failures else 0
 
 
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """`--profile`, `--py-spy` and `--deadline`: how the bot runs and is watched (this script's and
+    `bench/checkin.py`'s)."""
+    parser.add_argument(
+        "--profile", metavar="FILE", help="run the course bot under pyinstrument (format by extension)"
+    )
+    parser.add_argument(
+        "--py-spy", type=Path, metavar="DIR", help="sample each burst with py-spy (raw stacks)"
+    )
+    parser.add_argument(
+        "--deadline",
+        type=float,
+        default=DEADLINE,
+        help="interaction deadline in s (0 = none, to see raw latency)",
+    )
+
+
 def parse_sizes(text: str) -> list[int]:
     try:
         sizes = [int(part) for part in text.split(",") if part.strip()]
@@ -207,18 +225,7 @@ if __name__ == "__main__":
         help="students per burst (default 300,1000,3000)",
     )
     parser.add_argument("--rounds", type=int, default=1, help="bursts of each command (the median is shown)")
-    parser.add_argument(
-        "--profile", metavar="FILE", help="run the course bot under pyinstrument (format by extension)"
-    )
-    parser.add_argument(
-        "--py-spy", type=Path, metavar="DIR", help="sample each burst with py-spy (raw stacks)"
-    )
-    parser.add_argument(
-        "--deadline",
-        type=float,
-        default=DEADLINE,
-        help="interaction deadline in s (0 = none, to see raw latency)",
-    )
+    add_run_options(parser)
     args = parser.parse_args()
     chosen = args.command or list(COMMANDS)
     chosen = [c for c in chosen if c != "checkin"] + (["checkin"] if "checkin" in chosen else [])

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from _harness import (
     BotProcess,
+    Course,
     TimedFake,
     build_course,
     load_average,
@@ -35,7 +36,7 @@ NOW = "2025-03-12 10:30"
 SETTLE_SECONDS = 2.0  # after the first answer, so start-up work that follows READY counts in the peak
 
 
-async def one_start(fd: TimedFake, course, bot: BotProcess) -> dict[str, float]:  # type: ignore[no-untyped-def]
+async def one_start(fd: TimedFake, course: Course, bot: BotProcess) -> dict[str, float]:
     fd.synced_at = fd.identified_at = None
     fd.ready_count = 0
     await bot.start()

@@ -6,6 +6,13 @@ traceback (that is logged at DEBUG: `--debug` or `[logging] level = "DEBUG"` sho
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # `python -m bot`: load this module again, the way `coursebot` does
+    import sys
+
+    from bot.launch import main as launch
+
+    sys.exit(launch())
+
 import argparse
 import logging
 import sys
@@ -142,7 +149,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_PROBLEMS
-
-
-if __name__ == "__main__":
-    sys.exit(main())

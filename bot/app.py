@@ -9,7 +9,7 @@ import math
 import pkgutil
 from collections.abc import Sequence
 from datetime import UTC
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import aiohttp
 import discord
@@ -23,7 +23,6 @@ from bot.clock import Clock
 from bot.config import Config, DiscordSection
 from bot.db import Database
 from bot.db.migrate import upgrade
-from bot.http_server import HttpServer, Probes
 from bot.metrics import Metrics
 from bot.notify.dispatcher import Dispatcher
 from bot.permissions import is_student, make_staff_group, role_matches
@@ -36,7 +35,10 @@ from bot.startup_errors import (
     StartupError,
     network_reason,
 )
-from bot.tree import CourseTree
+from bot.tree import CourseTree, LateAnswers
+
+if TYPE_CHECKING:  # aiohttp's server side is imported only when [http] port is on
+    from bot.http_server import HttpServer, Probes
 
 log = logging.getLogger(__name__)
 HANDLER_GRACE_SECONDS = 5.0  # how long shutdown waits for commands in progress
@@ -170,9 +172,14 @@ class CourseBot(commands.Bot):
         self.dispatcher: Dispatcher
         self._running_handlers: set[asyncio.Task[Any]] = set()  # interaction handlers running now
         self.reported: set[str] = set()  # staff notices already posted in this process (said once)
+        self.late_answers = LateAnswers()  # interactions past Discord's deadline, logged in summary
         self.setup_started = False  # login's errors after this are setup_hook's, not the network's
         # /healthz and /metrics; cogs may add routes to its `app` while they load
-        self.http_server = HttpServer(self.health_probes(), metrics) if config.http.port else None
+        self.http_server: HttpServer | None = None
+        if config.http.port:
+            from bot.http_server import HttpServer
+
+            self.http_server = HttpServer(self.health_probes(), metrics)
 
     @property
     def services(self) -> Services:
@@ -289,6 +296,7 @@ class CourseBot(commands.Bot):
         if hasattr(self, "dispatcher"):
             await self.dispatcher.stop()
         await self._let_handlers_finish()
+        self.late_answers.flush()
         await super().close()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
@@ -318,6 +326,8 @@ class CourseBot(commands.Bot):
 
     def health_probes(self) -> Probes:
         """What /healthz reads from this bot."""
+        from bot.http_server import Probes
+
         return Probes(
             gateway_connected=self.gateway_connected,
             database=lambda: self.database,
@@ -365,14 +375,17 @@ class CourseBot(commands.Bot):
         except discord.HTTPException as error:
             log.warning("Could not post to ta-log (%s): %s", error.status, text)
 
-    async def send_dm(self, user_id: int, content: str, *, view: discord.ui.View | None = None) -> bool:
-        """DM a member; False when Discord refuses (DMs closed) or the user is unknown."""
+    async def send_dm(
+        self, user_id: int, content: str, *, view: discord.ui.View | None = None, nonce: str | None = None
+    ) -> bool:
+        """DM a member (an outbox delivery passes its row's nonce, so a retry shows once); False when
+        Discord refuses (DMs closed) or the user is unknown. Raises discord's other errors."""
         try:
             user = self.get_user(user_id) or await self.fetch_user(user_id)
-            if view is not None:
-                await user.send(content[:2000], view=view, allowed_mentions=discord.AllowedMentions.none())
-            else:
-                await user.send(content[:2000], allowed_mentions=discord.AllowedMentions.none())
+            extra: dict[str, Any] = {"view": view} if view is not None else {}
+            if nonce is not None:
+                extra["nonce"] = nonce
+            await user.send(content[:2000], allowed_mentions=discord.AllowedMentions.none(), **extra)
         except (discord.Forbidden, discord.NotFound) as error:
             log.info("DM to %s refused", user_id)
             if isinstance(error, discord.Forbidden):

@@ -3,14 +3,17 @@ commands-handled metrics (each app command counted by qualified name and outcome
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 
+from bot.clock import system_now
 from bot.db.engine import WriteWait, is_busy, limit_write_wait
 from bot.errors import UserFacingError
 from bot.permissions import is_staff_command, require_staff
@@ -25,6 +28,72 @@ UNKNOWN_INTERACTION = 10062  # Discord's answer to a callback after the interact
 STARTED = "coursebot.started"  # Interaction.extras key: when the tree received the command
 DATABASE_BUSY = "The database is busy; try again in a moment."
 ANSWER_WRITE_WAIT = 1.5  # s an unanswered interaction's write may wait for the database (Discord allows 3)
+ANSWER_DEADLINE = 3.0  # s Discord gives an interaction for its first answer
+CLOCK_ALLOWANCE = 0.25  # s our clock may run ahead of Discord's before a live interaction looks expired
+TRUSTED_AGE = 60.0  # s; an interaction that looks older: our clock and its id disagree (a simulated server)
+LATE_LOG_SECONDS = 10.0  # late interactions after the first are logged as one line per this many seconds
+
+
+class ArrivedTooLate(app_commands.CheckFailure):
+    """The command reached the tree after Discord's deadline: no answer can arrive, so it is not run
+    (nothing changes; the person sees Discord's "did not respond" and can try again)."""
+
+
+class AnswerTooLate(app_commands.AppCommandError):
+    """An answer not sent because Discord's deadline has passed: Discord would refuse it (10062)."""
+
+
+def expired(interaction: discord.Interaction, now: datetime) -> bool:
+    """True when, by `now` (the system clock), Discord's deadline for the first answer has passed: its
+    id says when Discord made it. An age beyond TRUSTED_AGE says the clocks disagree (ids from a
+    simulated server), not that the bot is late, and is never taken as expired."""
+    age = (now - interaction.created_at).total_seconds()
+    return ANSWER_DEADLINE + CLOCK_ALLOWANCE < age < TRUSTED_AGE
+
+
+class LateAnswers:
+    """Interactions that Discord's deadline made unanswerable, logged as one WARNING line for the first
+    and then at most one summary line per LATE_LOG_SECONDS, not a line each: they come by the
+    thousand exactly when the bot is overloaded, and writing each would slow it down further."""
+
+    def __init__(self) -> None:
+        self.refused = 0  # answers Discord refused (10062) since the last line
+        self.not_run = 0  # commands not run (ArrivedTooLate) since the last line
+        self._summary: asyncio.TimerHandle | None = None
+
+    def seen(self, interaction: discord.Interaction, *, ran: bool) -> None:
+        """Count one late interaction; `ran`: its command ran, and its answer was not sent or refused."""
+        if self._summary is not None:
+            if ran:
+                self.refused += 1
+            else:
+                self.not_run += 1
+            return
+        name = interaction.command.qualified_name if interaction.command else "component"
+        if ran:
+            log.warning("Answer to /%s by %s came after Discord's 3 s deadline", name, interaction.user.id)
+        else:
+            log.warning(
+                "/%s by %s arrived after Discord's 3 s deadline and was not run (the bot is overloaded)",
+                name,
+                interaction.user.id,
+            )
+        self._summary = asyncio.get_running_loop().call_later(LATE_LOG_SECONDS, self.flush)
+
+    def flush(self) -> None:
+        """Log the late interactions counted since the last line (also at shutdown)."""
+        if self._summary is not None:
+            self._summary.cancel()
+            self._summary = None
+        if self.refused or self.not_run:
+            log.warning(
+                "Past Discord's 3 s deadline in the last %.0f s: %d more answer(s) not sent or refused, "
+                "%d command(s) not run",
+                LATE_LOG_SECONDS,
+                self.refused,
+                self.not_run,
+            )
+            self.refused = self.not_run = 0
 
 
 def bound_writes(interaction: discord.Interaction) -> None:
@@ -37,10 +106,13 @@ def bound_writes(interaction: discord.Interaction) -> None:
 
 
 async def reply(interaction: discord.Interaction, content: str | None = None, **kwargs: Any) -> None:
-    """Answer ephemerally, whether or not the interaction was already answered or deferred."""
+    """Answer ephemerally, whether or not the interaction was already answered or deferred. Raises
+    AnswerTooLate, sending nothing, when a first answer would come after Discord's deadline."""
     kwargs.setdefault("ephemeral", True)
     if interaction.response.is_done():
         await interaction.followup.send(content or discord.utils.MISSING, **kwargs)
+    elif expired(interaction, system_now()):
+        raise AnswerTooLate()
     else:
         await interaction.response.send_message(content, **kwargs)
 
@@ -84,6 +156,8 @@ class CourseTree(app_commands.CommandTree["CourseBot"]):
         self.client.track_handler()
         if interaction.type is discord.InteractionType.application_command:
             interaction.extras.setdefault(STARTED, time.perf_counter())
+        if expired(interaction, system_now()):  # overloaded: its answer could not arrive any more
+            raise ArrivedTooLate()
         if is_staff_command(interaction):
             if interaction.type is discord.InteractionType.autocomplete:
                 try:
@@ -117,18 +191,20 @@ async def handle_interaction_error(
     bot: CourseBot, interaction: discord.Interaction, error: BaseException
 ) -> str:
     """Show the user a one-line reason; log bugs with a traceback and tell the staff in ta-log.
-    Returns the outcome: "refused" (an expected error), "error" (a bug) or "late" (past Discord's 3 s).
+    Returns the outcome: "refused" (an expected error), "error" (a bug) or "late" (past Discord's 3 s:
+    the answer was refused, or the command was not run).
 
     Shared by the command tree and by views and modals, so buttons fail the same way as commands.
     """
     original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
-    if isinstance(original, discord.NotFound) and original.code == UNKNOWN_INTERACTION:
-        # Answered too late (the bot was overloaded or stalled): Discord already showed "did not
-        # respond" and refuses any reply. Not a bug to report one by one; one line, no traceback, and
-        # no post in ta-log, which would pile up behind the channel's rate limit exactly when the bot
-        # is busiest.
-        name = interaction.command.qualified_name if interaction.command else "component"
-        log.warning("Answer to /%s by %s came after Discord's 3 s deadline", name, interaction.user.id)
+    late_answer = isinstance(original, AnswerTooLate) or (
+        isinstance(original, discord.NotFound) and original.code == UNKNOWN_INTERACTION
+    )
+    if late_answer or isinstance(original, ArrivedTooLate):
+        # Too late (the bot was overloaded or stalled): Discord already showed "did not respond" and
+        # refuses any reply. Not a bug to report one by one: no traceback, no post in ta-log (it would
+        # pile up behind the channel's rate limit exactly when the bot is busiest), no reply.
+        bot.late_answers.seen(interaction, ran=late_answer)
         return "late"
     message = friendly_message(error)
     outcome = "refused" if message is not None else "error"
@@ -141,6 +217,8 @@ async def handle_interaction_error(
         )
     try:
         await reply(interaction, message)
+    except AnswerTooLate:
+        bot.late_answers.seen(interaction, ran=True)
     except discord.HTTPException:
         log.warning("Could not deliver an error reply to %s", interaction.user.id)
     return outcome

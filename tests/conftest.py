@@ -42,6 +42,24 @@ BACKENDS = [
 ]
 
 
+PROCESS_TESTS = "tests/e2e/"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """The suite runs on two workers (pyproject's addopts). The tests in tests/e2e/ run the bot and the
+    fake Discord as processes and wait on them: they go to one worker, one at a time, while the other
+    takes the in-process tests. (xdist's `loadgroup` would do this with a mark, but its group suffix
+    does not survive pytest 9's node ids.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ProcessTestsTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return PROCESS_TESTS if nodeid.startswith(PROCESS_TESTS) else nodeid
+
+    return ProcessTestsTogether(config, log)
+
+
 def seoul(*args: int) -> datetime:
     """An instant in the course timezone: seoul(2025, 3, 10, 11, 0)."""
     return datetime(*args, tzinfo=SEOUL)  # type: ignore[misc]

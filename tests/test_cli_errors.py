@@ -21,7 +21,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import metadata
 from pathlib import Path
 
@@ -260,51 +260,64 @@ def test_a_database_folder_that_cannot_be_created_is_one_line(
     )
 
 
-def test_a_database_folder_that_is_a_file_is_one_line(config_path: Path) -> None:
-    blocker = config_path.parent / "blocker"
+# Each case makes a bad place for the database in the config's folder: the command to run, the
+# database's path, and the one line that says what is wrong.
+BadDatabase = tuple[list[str], Path, str]
+
+
+def _folder_is_a_file(folder: Path) -> BadDatabase:
+    blocker = folder / "blocker"
     blocker.write_text("not a folder\n", encoding="utf-8")
-    done = coursebot(
-        "db",
-        "current",
-        "--config",
-        str(config_path),
-        cwd=config_path.parent,
-        env={"DATABASE_URL": f"sqlite+aiosqlite:///{blocker / 'course.db'}"},
-    )
-    assert one_line_error(done) == (
-        f"the database folder {blocker} is a file: move it or set [database] url (or DATABASE_URL)"
+    return (
+        ["db", "current"],
+        blocker / "course.db",
+        f"the database folder {blocker} is a file: move it or set [database] url (or DATABASE_URL)",
     )
 
 
-def test_a_database_path_that_is_a_folder_is_one_line(config_path: Path) -> None:
-    folder = config_path.parent / "db"
-    folder.mkdir()
-    done = coursebot(
-        "db",
-        "upgrade",
-        "--config",
-        str(config_path),
-        cwd=config_path.parent,
-        env={"DATABASE_URL": f"sqlite+aiosqlite:///{folder}"},
-    )
-    assert one_line_error(done) == (
-        f"the database {folder} is a folder: give a file, e.g. {folder / 'coursebot.db'}"
+def _path_is_a_folder(folder: Path) -> BadDatabase:
+    database = folder / "db"
+    database.mkdir()
+    return (
+        ["db", "upgrade"],
+        database,
+        f"the database {database} is a folder: give a file, e.g. {database / 'coursebot.db'}",
     )
 
 
-def test_a_file_that_is_not_a_database_is_one_line(config_path: Path) -> None:
-    database = config_path.parent / "course.db"
+def _not_a_database(folder: Path) -> BadDatabase:
+    database = folder / "course.db"
     database.write_bytes(b"this is no SQLite database, just some text " * 50)
-    done = coursebot(
-        "export",
-        "gradebook",
-        "--config",
-        str(config_path),
-        cwd=config_path.parent,
-        env={"DATABASE_URL": f"sqlite+aiosqlite:///{database}"},
+    return (
+        ["export", "gradebook"],
+        database,
+        f"cannot use the database file {database} (file is not a database): check that it and its folder "
+        "are writable by this user, or set [database] url (or DATABASE_URL)",
     )
-    line = one_line_error(done)
-    assert line.startswith(f"cannot use the database file {database} (file is not a database)"), line
+
+
+def _read_only_file(folder: Path) -> BadDatabase:
+    database = folder / "course.db"
+    sqlite3.connect(database).close()
+    database.chmod(0o444)
+    return (
+        ["db", "upgrade"],
+        database,
+        f"the database file {database} is read-only for this user: fix its permissions or set "
+        "[database] url (or DATABASE_URL)",
+    )
+
+
+def _read_only_folder(folder: Path) -> BadDatabase:
+    locked = folder / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)  # pytest's clean-up of tmp_path makes it writable again to remove it
+    return (
+        ["db", "upgrade"],
+        locked / "course.db",
+        f"the database folder {locked} is not writable by this user: fix its permissions or set "
+        "[database] url (or DATABASE_URL)",
+    )
 
 
 needs_permissions = pytest.mark.skipif(
@@ -312,80 +325,94 @@ needs_permissions = pytest.mark.skipif(
 )
 
 
-@needs_permissions
-def test_a_read_only_database_file_is_one_line(config_path: Path) -> None:
-    database = config_path.parent / "course.db"
-    sqlite3.connect(database).close()
-    database.chmod(0o444)
+@pytest.mark.parametrize(
+    "bad",
+    [
+        pytest.param(_folder_is_a_file, id="its-folder-is-a-file"),
+        pytest.param(_path_is_a_folder, id="it-is-a-folder"),
+        pytest.param(_not_a_database, id="a-file-that-is-not-a-database"),
+        pytest.param(_read_only_file, id="a-read-only-file", marks=needs_permissions),
+        pytest.param(_read_only_folder, id="a-read-only-folder", marks=needs_permissions),
+    ],
+)
+def test_a_database_that_cannot_be_used_is_one_line(
+    config_path: Path, bad: Callable[[Path], BadDatabase]
+) -> None:
+    command, database, line = bad(config_path.parent)
     done = coursebot(
-        "db",
-        "upgrade",
+        *command,
         "--config",
         str(config_path),
         cwd=config_path.parent,
         env={"DATABASE_URL": f"sqlite+aiosqlite:///{database}"},
     )
-    assert "read-only" in one_line_error(done) and str(database) in done.stderr
-
-
-@needs_permissions
-def test_a_read_only_database_folder_is_one_line(config_path: Path) -> None:
-    folder = config_path.parent / "locked"
-    folder.mkdir()
-    folder.chmod(0o555)
-    try:
-        done = coursebot(
-            "db",
-            "upgrade",
-            "--config",
-            str(config_path),
-            cwd=config_path.parent,
-            env={"DATABASE_URL": f"sqlite+aiosqlite:///{folder / 'course.db'}"},
-        )
-    finally:
-        folder.chmod(0o755)
-    assert "is not writable" in one_line_error(done) and str(folder) in done.stderr
+    assert one_line_error(done) == line
 
 
 # ---- arguments: export -o, sandbox --script and --database ------------------------------------
-def test_export_into_a_missing_folder_is_one_line_and_does_nothing(config_path: Path) -> None:
-    target = config_path.parent / "exports" / "grades.csv"
-    done = coursebot(
-        "export", "gradebook", "-o", str(target), "--config", str(config_path), cwd=config_path.parent
-    )
-    assert done.returncode == 2
-    assert one_line_error(done) == f"-o {target}: the folder {target.parent} does not exist"
-    assert not (config_path.parent / "data").exists()  # refused before the database was touched
+# Each case: the arguments (after the command, before --config), given the config's folder, and the
+# one line that refuses them.
+BadArguments = tuple[list[str], str]
 
 
-def test_export_into_a_folder_is_one_line(config_path: Path) -> None:
-    done = coursebot(
+def _export_into_a_missing_folder(folder: Path) -> BadArguments:
+    target = folder / "exports" / "grades.csv"
+    return [
         "export",
         "gradebook",
         "-o",
-        str(config_path.parent),
-        "--config",
-        str(config_path),
-        cwd=config_path.parent,
-    )
-    assert one_line_error(done) == (
-        f"-o {config_path.parent}: is a folder; give a file name, e.g. {config_path.parent / 'gradebook.csv'}"
+        str(target),
+    ], f"-o {target}: the folder {target.parent} does not exist"
+
+
+def _export_into_a_folder(folder: Path) -> BadArguments:
+    return (
+        ["export", "gradebook", "-o", str(folder)],
+        f"-o {folder}: is a folder; give a file name, e.g. {folder / 'gradebook.csv'}",
     )
 
 
-def test_a_missing_sandbox_script_is_one_line(config_path: Path) -> None:
-    missing = config_path.parent / "nope.txt"
-    done = coursebot(
-        "sandbox", "--script", str(missing), "--config", str(config_path), cwd=config_path.parent
+def _a_missing_sandbox_script(folder: Path) -> BadArguments:
+    missing = folder / "nope.txt"
+    return ["sandbox", "--script", str(missing)], f"--script {missing}: no such file"
+
+
+def _a_sandbox_script_that_is_a_folder(folder: Path) -> BadArguments:
+    return [
+        "sandbox",
+        "--script",
+        str(folder),
+    ], f"--script {folder}: is a folder, not a file of sandbox lines"
+
+
+def _a_sandbox_database_of_another_kind(folder: Path) -> BadArguments:
+    script = folder / "script.txt"
+    script.write_text("!time\n", encoding="utf-8")
+    return (
+        ["sandbox", "--database", "mysql://course@127.0.0.1/course", "--script", str(script)],
+        "--database: mysql:// is not supported: give a file path, sqlite+aiosqlite:///path/to/file.db "
+        "or postgresql+asyncpg://user:password@host/database",
     )
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        pytest.param(_export_into_a_missing_folder, id="export-into-a-missing-folder"),
+        pytest.param(_export_into_a_folder, id="export-into-a-folder"),
+        pytest.param(_a_missing_sandbox_script, id="a-missing-sandbox-script"),
+        pytest.param(_a_sandbox_script_that_is_a_folder, id="a-sandbox-script-that-is-a-folder"),
+        pytest.param(_a_sandbox_database_of_another_kind, id="a-sandbox-database-of-another-kind"),
+    ],
+)
+def test_bad_arguments_are_one_line_and_do_nothing(
+    config_path: Path, bad: Callable[[Path], BadArguments]
+) -> None:
+    arguments, line = bad(config_path.parent)
+    done = coursebot(*arguments, "--config", str(config_path), cwd=config_path.parent)
     assert done.returncode == 2
-    assert one_line_error(done) == f"--script {missing}: no such file"
-
-
-def test_a_sandbox_script_that_is_a_folder_is_one_line(config_path: Path) -> None:
-    folder = config_path.parent
-    done = coursebot("sandbox", "--script", str(folder), "--config", str(config_path), cwd=folder)
-    assert one_line_error(done) == f"--script {folder}: is a folder, not a file of sandbox lines"
+    assert one_line_error(done) == line
+    assert not (config_path.parent / "data").exists()  # refused before the database was touched
 
 
 def test_sandbox_database_takes_a_plain_path_as_a_sqlite_file(config_path: Path, tmp_path: Path) -> None:
@@ -408,21 +435,6 @@ def test_sandbox_database_takes_a_plain_path_as_a_sqlite_file(config_path: Path,
     with sqlite3.connect(tmp_path / "kept" / "sandbox.db") as connection:
         rows = connection.execute("SELECT name FROM students WHERE student_id = '20251234'").fetchall()
     assert rows == [("Alice Kim",)]  # the sandbox kept its data in that file
-
-
-def test_sandbox_database_refuses_another_kind_of_url(config_path: Path, script: Path) -> None:
-    done = coursebot(
-        "sandbox",
-        "--database",
-        "mysql://course@127.0.0.1/course",
-        "--script",
-        str(script),
-        "--config",
-        str(config_path),
-        cwd=config_path.parent,
-    )
-    assert done.returncode == 2
-    assert one_line_error(done).startswith("--database: mysql:// is not supported: give a file path")
 
 
 # ---- --version, check, unexpected errors ------------------------------------------------------

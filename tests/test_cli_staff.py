@@ -7,7 +7,6 @@ The commands run their own event loop (`asyncio.run`), so async tests call them 
 from __future__ import annotations
 
 import asyncio
-import random
 import sqlite3
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from bot.services.gradebook import COLUMNS, gradebook_csv, gradebook_rows, items
 from bot.services.lms_formats import canvas_csv, moodle_csv
 from bot.services.students import register
 from tests.conftest import ROOT, seoul
+from tests.services.test_roster import BAD_FILES  # the same files, the same problems, now as printed
 
 CONFIG = str(ROOT / "config.toml")
 ALICE, BOB = 4001, 4002
@@ -83,47 +83,6 @@ async def test_import_roster_links_the_members_the_bot_knows(
         ("20250003", "Cy", None),
         ("20250009", "이서연", None),
     ]
-
-
-BAD_FILES = [
-    pytest.param(
-        b"student_id;name\n20250001;Ann\n",
-        ["line 1: the header must be student_id,name[,discord][,email]"],
-        id="wrong-columns",
-    ),
-    pytest.param(
-        b"student_id,name,discord\n20250001,Ann,ann\n20250001,Ben,\n20250003,Cy,ANN\n",
-        [
-            "line 3: student id 20250001 is already on line 2",
-            "line 4: Discord account ANN is already on line 2",
-        ],
-        id="duplicates",
-    ),
-    pytest.param(
-        b"student_id,name\n2025-001,Ann\n",
-        ["line 2: `2025-001` is not a valid student id"],
-        id="bad-student-id",
-    ),
-    pytest.param(
-        "student_id,name\n20250001,김민준\n".encode("utf-16"),
-        ["line 1: the file is not UTF-8 text (save it as CSV UTF-8)"],
-        id="utf-16",
-    ),
-    pytest.param(
-        "student_id,name\n20250001,Zoë\n".encode("latin-1"),
-        ["line 1: the file is not UTF-8 text (save it as CSV UTF-8)"],
-        id="latin-1",
-    ),
-    pytest.param(b"", ["line 1: the file is empty"], id="empty"),
-    pytest.param(
-        random.Random(3).randbytes(10_000_000),
-        ["line 1: the file is larger than 1000 kB"],
-        id="10-MB-of-junk",
-    ),
-    pytest.param(
-        b"student_id,name\n20250001,Ann\x00\n", ["line 1: the file is not a text CSV"], id="NUL-byte"
-    ),
-]
 
 
 @pytest.mark.parametrize(("data", "problems"), BAD_FILES)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from bot.__main__ import main
 from bot.db.engine import create_engine
-from bot.db.migrate import alembic_config, upgrade
+from bot.db.migrate import alembic_config, newest_revision, upgrade
 from bot.db.models import Base
 from tests.conftest import ROOT
 
@@ -46,6 +48,32 @@ async def test_migrated_schema_matches_the_models(database_url: str) -> None:
 
 def test_there_is_one_head() -> None:
     assert len(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads()) == 1
+
+
+def test_each_revision_is_its_file_prefix() -> None:
+    """The rule `upgrade`'s quick check relies on to know the newest revision without alembic."""
+    scripts = list(ScriptDirectory.from_config(alembic_config("sqlite://")).walk_revisions())
+    assert scripts
+    for script in scripts:
+        assert Path(script.path).name.startswith(f"{script.revision}_"), script.path
+    assert newest_revision() == HEAD
+
+
+def test_a_restart_at_head_does_not_load_alembic(tmp_path: Path) -> None:
+    """A database at the newest revision is recognised with one query: start-up skips alembic."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'restart.db'}"
+    probe = (
+        "import asyncio, sys; from bot.db.migrate import upgrade; "
+        f"asyncio.run(upgrade({url!r})); print(sorted(m for m in sys.modules if m.startswith('alembic'))[:1])"
+    )
+    first = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert first.stdout.strip() == "['alembic']"  # a new database: migrated by alembic
+    again = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert again.stdout.strip() == "[]"
 
 
 def test_db_upgrade_then_current(

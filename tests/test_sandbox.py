@@ -43,18 +43,24 @@ def coursebot(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subpr
     )
 
 
+def sandbox_script(tmp_path: Path, lines: str, now: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`coursebot sandbox --script` with `lines` as the script, run in `tmp_path`, from `--now` if given."""
+    script = tmp_path / "script.txt"
+    script.write_text(lines, encoding="utf-8")
+    start = ["--now", now] if now else []
+    return coursebot("sandbox", "--config", str(CONFIG_TOML), *start, "--script", str(script), cwd=tmp_path)
+
+
 def test_sandbox_runs_a_script(tmp_path: Path, config: Config) -> None:
     if CourseCalendar(config).current_week(system_now()) is not None:
         pytest.skip("today is inside the configured term, so the sandbox clock starts today")
-    script = tmp_path / "script.txt"
-    script.write_text(
+    done = sandbox_script(
+        tmp_path,
         "# a comment line\n"
         "alice: /course\n"
         "alice: /schedule week:9\n"
         "alice: /register student_id:20251234 name:Alice Kim\n",
-        encoding="utf-8",
     )
-    done = coursebot("sandbox", "--config", str(CONFIG_TOML), "--script", str(script), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert "clock starts at the first lecture of week 2" in lines[0]
@@ -70,36 +76,15 @@ def test_sandbox_runs_a_script(tmp_path: Path, config: Config) -> None:
 
 
 def test_sandbox_with_now_starts_there(tmp_path: Path) -> None:
-    script = tmp_path / "script.txt"
-    script.write_text("!time\n", encoding="utf-8")
-    done = coursebot(
-        "sandbox",
-        "--config",
-        str(CONFIG_TOML),
-        "--now",
-        "2025-04-30 10:55",
-        "--script",
-        str(script),
-        cwd=tmp_path,
-    )
+    done = sandbox_script(tmp_path, "!time\n", now="2025-04-30 10:55")
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0] == "clock starts at 2025-04-30 10:55 KST"
     assert "week 9" in done.stdout
 
 
 def test_sandbox_advance_refuses_bad_steps_in_one_line(tmp_path: Path) -> None:
-    script = tmp_path / "script.txt"
-    script.write_text("!advance 999999d\n!advance xyz\n!advance 1d,1h\n!advance 1d\n", encoding="utf-8")
-    done = coursebot(
-        "sandbox",
-        "--config",
-        str(CONFIG_TOML),
-        "--now",
-        "2025-04-30 10:55",
-        "--script",
-        str(script),
-        cwd=tmp_path,
-    )
+    steps = "!advance 999999d\n!advance xyz\n!advance 1d,1h\n!advance 1d\n"
+    done = sandbox_script(tmp_path, steps, now="2025-04-30 10:55")
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     lines = done.stdout.splitlines()

@@ -7,8 +7,9 @@ process, such as `coursebot import`, waits on `busy_timeout`). On PostgreSQL ser
 parent row with `with_for_update()`; that is a no-op on SQLite, so the same code is safe on both.
 
 A write made for someone waiting (a command Discord wants answered within 3 s) may be bounded with
-`limit_write_wait`: if the database is not free in time (another process holding SQLite's lock), it
-raises `DatabaseBusy` instead of waiting out `busy_timeout`, and the person is asked to try again.
+`limit_write_wait`: if the database is not free in time (another process holding SQLite's lock, or on
+PostgreSQL another transaction holding a lock the write waits for), it raises `DatabaseBusy` instead
+of waiting without end, and the person is asked to try again.
 """
 
 from __future__ import annotations
@@ -24,13 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+POSTGRES_LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of a lock wait ended by lock_timeout
 
 
 class DatabaseBusy(Exception):
@@ -149,16 +150,23 @@ class Database:
         anyway; on PostgreSQL it takes a transaction-level advisory lock of that name, so multi-row
         rules (capacity, one paper per student, waitlist order) hold without row-lock deadlocks.
 
-        On SQLite, raises DatabaseBusy when the write cannot start: within the bound the current task
-        set with `limit_write_wait`, or within busy_timeout.
+        Raises DatabaseBusy when the bound the current task set with `limit_write_wait` runs out while
+        the write waits: on SQLite for its turn to start (without a bound, within busy_timeout), on
+        PostgreSQL for any lock it needs (the feature's, or a row's), then rolled back.
         """
         if self._write_lock is None:
             async with self._write_sessions() as session, session.begin():
-                if lock is not None:
-                    await session.execute(
-                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": zlib.crc32(lock.encode())}
-                    )
-                yield session
+                try:
+                    await self._bound_lock_waits(session, write_wait())
+                    if lock is not None:
+                        await session.execute(
+                            text("SELECT pg_advisory_xact_lock(:key)"), {"key": zlib.crc32(lock.encode())}
+                        )
+                    yield session
+                except DBAPIError as error:
+                    if getattr(error.orig, "sqlstate", None) == POSTGRES_LOCK_NOT_AVAILABLE:
+                        raise DatabaseBusy("another transaction held a lock this write needed") from error
+                    raise
             return
         wait = write_wait()
         await self._acquire(wait)
@@ -182,6 +190,13 @@ class Database:
             raise DatabaseBusy("the bot's other writes held the database") from None
 
     @staticmethod
+    async def _bound_lock_waits(session: AsyncSession, wait: WriteWait | None) -> None:
+        """PostgreSQL: every lock wait of this transaction ends after the time left (lock_timeout)."""
+        left = wait.seconds_left() if wait is not None else None
+        if left is not None:
+            await session.execute(text(f"SET LOCAL lock_timeout = {max(50, int(left * 1000))}"))
+
+    @staticmethod
     async def _begin_immediate(session: AsyncSession, wait: WriteWait | None) -> None:
         """BEGIN IMMEDIATE, waiting for another process's lock at most the time left."""
         left = wait.seconds_left() if wait is not None else None
@@ -199,4 +214,8 @@ class Database:
 
 def dialect_insert(session: AsyncSession) -> Callable[..., Any]:
     """`insert` of the session's dialect, for `on_conflict_do_nothing` (SQLite and PostgreSQL)."""
-    return sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
+    if session.get_bind().dialect.name == "sqlite":
+        return sqlite_insert
+    from sqlalchemy.dialects.postgresql import insert as postgresql_insert  # loaded with the dialect
+
+    return postgresql_insert

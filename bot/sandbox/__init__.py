@@ -5,7 +5,7 @@ Type lines such as `alice: /register student_id:20251234 name:Alice Kim` or `ta:
 member:alice`; `alice: click Accept` presses a button on the last message alice got. Lines starting
 with `!` talk to the sandbox itself (`!help`); `!advance 1d` moves the clock through everything due.
 
-- `world`: the simulated server, its lines and its clock steps
+- `world`: the simulated server and its lines; `timeline`: its clock steps; `forms`: filling forms
 - `scheduler`: the bot's scheduled jobs on the sandbox clock
 - `lines`: reading what a person types; `render`: showing what the bot sends
 - `demo`: the demo course; `console`: start-up, scripts and the prompt

@@ -1,12 +1,10 @@
-"""The simulated course server: its people, the lines they type, everything the bot posts (shown
-when it is sent, tagged with the simulated time), and a clock that moves through every moment
-something is due — scheduled jobs (automatic closes, rotation steps), outbox rows (reminders,
-warnings, notes) and the configured moments (sign-up opens and closes, groups lock)."""
+"""The simulated course server: its people, the lines they type and everything the bot posts (shown
+when it is sent, tagged with the simulated time). The clock's steps are `timeline`'s, the forms'
+fields `forms`'."""
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import re
 from collections.abc import Callable
@@ -21,7 +19,7 @@ from bot.app import CourseBot
 from bot.calendar import CourseCalendar
 from bot.clock import Clock
 from bot.config import Config
-from bot.notify import outbox
+from bot.sandbox.forms import form_answers, form_prompt
 from bot.sandbox.lines import (
     LineError,
     People,
@@ -38,7 +36,8 @@ from bot.sandbox.lines import (
     usage,
 )
 from bot.sandbox.render import Renderer, button_labels, buttons, components_of, moment, signature
-from bot.sandbox.scheduler import SandboxJob, SandboxScheduler
+from bot.sandbox.scheduler import SandboxScheduler
+from bot.sandbox.timeline import Timeline
 from bot.services import attendance
 from bot.services.students import ensure_student
 from bot.startup_errors import first_line
@@ -56,7 +55,6 @@ PEOPLE = (
     ("erin", "student"),
 )
 FIRST_SPEAKER = "alice"
-MAX_ROUNDS = 200  # runs at one instant before the sandbox stops trying (a row that never leaves)
 SANDBOX_COMMANDS = ("help", "who", "time", "advance", "until", "commands", "files", "quit", "exit")
 HELP = """\
 Lines look like `NAME: /command option:value other:more words`; without a name, the last speaker acts.
@@ -106,6 +104,7 @@ class Sandbox:
         self.seen: dict[int, tuple[Any, ...]] = {}  # message id → what it showed when last printed
         self.files: list[tuple[str, discord.Attachment]] = []  # attachments not yet saved by !files
         self.saved_files: set[int] = set()
+        self.timeline = Timeline(env, bot, clock, scheduler, write=write, after_step=self._after_step)
 
     # ---- the server ----------------------------------------------------------------------
     def build_server(self) -> None:
@@ -203,89 +202,16 @@ class Sandbox:
             self.last_code = codes[-1]
 
     # ---- time ----------------------------------------------------------------------------
-    def configured_moments(self) -> list[tuple[datetime, str]]:
-        """The moments the config sets that change what the bot allows (no post of their own)."""
-        found = []
-        for spec, text in (
-            (self.config.papers.signup_opens, "paper sign-up opens"),
-            (self.config.papers.signup_closes, "paper sign-up closes"),
-            (self.config.groups.lock_at, "project groups lock"),
-        ):
-            try:
-                instant = self.calendar.resolve_moment(spec)
-            except ValueError:
-                continue
-            if instant is not None:
-                found.append((instant, text))
-        return sorted(found)
-
-    async def _run_job(self, job: SandboxJob) -> None:
-        try:
-            result = job.func(*job.args, **job.kwargs)
-            if inspect.isawaitable(result):
-                await result
-        except Exception:
-            log.exception("The scheduled job %s failed", job.id)
-        await self.env.settle()
-
-    async def run_due(self) -> bool:
-        """Run every scheduled job and send every outbox row due now, until nothing is due; True
-        when anything ran."""
-        ran = False
-        for _ in range(MAX_ROUNDS):
-            job = self.scheduler.pop_due(self.now)
-            if job is not None:
-                await self._run_job(job)
-                ran = True
-                continue
-            due = await outbox.next_due(self.bot.services.db)
-            if due is None or due > self.now:
-                return ran
-            await self.bot.dispatcher.run()
-            await self.env.settle()
-            ran = True
-        log.error("Something stays due at %s after %d runs; the sandbox moves on", self.now, MAX_ROUNDS)
-        return ran
-
-    async def next_moment(self, after: datetime) -> datetime | None:
-        """The first instant after `after` at which something is due."""
-        candidates = [
-            self.scheduler.next_due(),
-            await outbox.next_due(self.bot.services.db),
-            *(instant for instant, _ in self.configured_moments()),
-        ]
-        later = [instant for instant in candidates if instant is not None and instant > after]
-        return min(later, default=None)
-
     async def advance_to(self, target: datetime, *, show: bool = True) -> None:
-        """Move the clock to `target` through every moment something is due on the way, doing at each
-        what the bot would do then (and showing what it posts, unless `show` is False)."""
-        await self._step(show)
-        while True:
-            before = self.now
-            upcoming = await self.next_moment(before)
-            if upcoming is None or upcoming > target:
-                break
-            self.clock.set(upcoming)
-            self._note_moments(before, upcoming, show)
-            await self._step(show)
-        if target > self.now:
-            before = self.now
-            self.clock.set(target)
-            self._note_moments(before, target, show)
-            await self._step(show)
+        """Move the clock to `target` through every moment something is due on the way (see
+        `Timeline.advance_to`), showing what the bot posts unless `show` is False."""
+        await self.timeline.advance_to(target, show=show)
 
-    async def _step(self, show: bool) -> None:
-        if await self.run_due():
-            if show:
-                self.flush()
-            else:
-                self.posts()
-
-    def _note_moments(self, before: datetime, after: datetime, show: bool) -> None:
-        for instant, text in self.configured_moments():
-            if before < instant <= after and show:
-                self.write(f"[{moment(instant, self.calendar.tz)}] ({text}, as configured)")
+    def _after_step(self, show: bool) -> None:
+        if show:
+            self.flush()
+        else:
+            self.posts()
 
     # ---- lines ---------------------------------------------------------------------------
     async def run_line(self, line: str) -> bool:
@@ -311,7 +237,7 @@ class Sandbox:
                     f"!! the sandbox could not run that line ({type(error).__name__}{': ' + detail if detail else ''})"
                 )
             try:
-                await self.run_due()
+                await self.timeline.run_due()
             except Exception as error:
                 self.write(
                     f"!! the bot failed while sending ({type(error).__name__}: {first_line(str(error))})"
@@ -422,19 +348,7 @@ class Sandbox:
         shown = self.last_modal.get(who)
         if shown is None or shown.modal is None:
             raise LineError(f"{who} has no form open (a command such as /review talk shows one)")
-        rows = shown.modal.get("components", [])
-        labels = [_input_label(row) for row in rows]
-        if len(values) > len(rows):
-            raise LineError(
-                f"the form has {len(rows)} field{'s' if len(rows) != 1 else ''} ({' | '.join(labels)}); "
-                f"separate the answers with |"
-            )
-        answers: dict[str, Any] = {}
-        for index, row in enumerate(rows):
-            if _input_of(row).get("type") == discord.ComponentType.string_select.value:
-                answers[_input_id(row)] = _pick(row, values[index] if index < len(values) else "")
-            elif index < len(values):
-                answers[_input_id(row)] = values[index]
+        answers = form_answers(shown.modal.get("components", []), values)
         del self.last_modal[who]
         return await self.people[who].submit_modal(shown, answers)
 
@@ -442,10 +356,8 @@ class Sandbox:
         messages = ([result.response] if result.response else []) + list(result.followups)
         if result.modal:
             self.last_modal[who] = result
-            labels = [_input_label(row) for row in result.modal.get("components", [])]
-            self.write(f"[form for {who}] {result.modal.get('title', '')}: " + " | ".join(labels))
-            hints = [_input_hint(row) for row in result.modal.get("components", [])]
-            self.write(f"    answer with: {who}: form " + " | ".join(hints))
+            for line in form_prompt(who, result.modal):
+                self.write(line)
         renderer, now = self.renderer(), self.now
         for response in messages:
             tag = "only you" if response.ephemeral else "everyone"
@@ -540,51 +452,6 @@ def _free_name(folder: Path, filename: str) -> Path:
         target = folder / f"{Path(name).stem}-{number}{Path(name).suffix}"
         number += 1
     return target
-
-
-def _input_of(row: dict[str, Any]) -> dict[str, Any]:
-    """A modal row (action row or label) holds one text input."""
-    if "component" in row:
-        return dict(row["component"])
-    return dict(row.get("components", [{}])[0])
-
-
-def _input_id(row: dict[str, Any]) -> str:
-    return str(_input_of(row).get("custom_id", ""))
-
-
-def _input_label(row: dict[str, Any]) -> str:
-    return str(row.get("label") or _input_of(row).get("label", "?"))
-
-
-def _options(row: dict[str, Any]) -> list[dict[str, Any]]:
-    return list(_input_of(row).get("options") or [])
-
-
-def _input_hint(row: dict[str, Any]) -> str:
-    """What to type for one field: a menu's pre-selected choice or its choices (`1/2/3/4/5`), else `…`."""
-    if _input_of(row).get("type") != discord.ComponentType.string_select.value:
-        return "…"
-    options = _options(row)
-    picked = [str(o["value"]) for o in options if o.get("default")]
-    return ",".join(picked) or "/".join(str(o["value"]) for o in options)
-
-
-def _pick(row: dict[str, Any], answer: str) -> list[str]:
-    """A menu's choice from the typed answer: an option's value or label (`4` or `4 — clear`); an empty
-    answer keeps what the menu shows pre-selected, as Discord does. Raises LineError."""
-    options, label = _options(row), _input_label(row)
-    values = [str(o["value"]) for o in options]
-    choices = ", ".join(values[:-1]) + f" or {values[-1]}" if len(values) > 1 else "".join(values)
-    if not answer:
-        picked = [str(o["value"]) for o in options if o.get("default")]
-        if picked:
-            return picked
-        raise LineError(f"{label} needs a choice: pick {choices}")
-    for option in options:
-        if answer.casefold() in (str(option["value"]).casefold(), str(option.get("label", "")).casefold()):
-            return [str(option["value"])]
-    raise LineError(f"`{clip(answer, 20)}` is not a choice for {label}: pick {choices}")
 
 
 def whole_ms(delta: timedelta) -> timedelta:

@@ -31,6 +31,8 @@ from bot.services.text import offset_label, require_visible, stamp
 
 APPOINTMENTS_LOCK = "appointments"
 REMINDER_KIND = "appointment_reminder"
+REQUEST_KIND = "appointment_request"  # the request's post in ta-log, with the staff's buttons
+REQUEST_PREFIX = "appointment-request:"
 TOPIC_MAX = 200
 NOTE_MAX = 300
 WAITING = ("pending", "proposed")  # waiting for an answer (from the staff, or from the student)
@@ -81,8 +83,24 @@ def _info(row: Appointment) -> AppointmentInfo:
 
 # ---- start-up ----------------------------------------------------------------------------------
 def register_kinds(services: Services, kinds: ReminderKinds) -> None:
-    """The reminders of accepted appointments, re-planned from the table at start-up."""
+    """The reminders of accepted appointments, re-planned from the table at start-up, and the
+    request's post in ta-log (planned once with the request; its delivery is the cog's)."""
     kinds.register(ReminderKind(REMINDER_KIND, plan=lambda session: _replan_all(services, session)))
+    kinds.register(ReminderKind(REQUEST_KIND))
+
+
+def request_line(services: Services, info: AppointmentInfo) -> str:
+    """The first line of a request's post in ta-log: number, student, time asked, length, topic."""
+    minutes = services.config.appointments.length_minutes
+    return (
+        f"📅 Appointment request #{info.id} from <@{info.discord_id}>: {stamp(info.asked_start)}, "
+        f"{minutes} min — {info.topic}"
+    )
+
+
+def request_id_of(source_key: str) -> int:
+    """The appointment of an `appointment_request` outbox row."""
+    return int(source_key.removeprefix(REQUEST_PREFIX))
 
 
 def reminder_plans(services: Services, row: Appointment) -> list[Planned]:
@@ -204,8 +222,8 @@ async def request_appointment(
     when: str,
     topic: str,
 ) -> AppointmentInfo:
-    """Ask the staff for an appointment at `when` about `topic` (the cog posts it in ta-log with the
-    staff's buttons). Raises InvalidInput (bad time or topic, in the past, outside the term) or
+    """Ask the staff for an appointment at `when` about `topic`; its post in ta-log (with the staff's
+    buttons, added by the cog's delivery) is planned in the outbox with it. Raises InvalidInput (bad time or topic, in the past, outside the term) or
     Conflict (overlaps one of the student's own, or too many waiting)."""
     topic = _clean(topic, "The topic", TOPIC_MAX)
     start = check_start(services, when)
@@ -251,7 +269,19 @@ async def request_appointment(
             appointment=row.id,
             start=start.isoformat(),
         )
-        return _info(row)
+        info = _info(row)
+        await enqueue(
+            session,
+            Planned(
+                f"{REQUEST_PREFIX}{row.id}",
+                REQUEST_KIND,
+                "staff",
+                request_line(services, info),
+                now,
+                event_at=row.ends_at,
+            ),
+        )
+        return info
 
 
 async def answer_proposal(
@@ -442,27 +472,18 @@ async def pending_request(services: Services, appointment_id: int) -> Appointmen
         return _info(row)
 
 
-async def unposted_requests(services: Services) -> list[AppointmentInfo]:
-    """Pending requests whose ta-log post was never made (the bot stopped in between), not over."""
-    async with services.db.read() as session:
-        rows = await session.scalars(
-            select(Appointment)
-            .where(
-                Appointment.status == "pending",
-                Appointment.staff_message_id.is_(None),
-                Appointment.ends_at > services.now(),
-            )
-            .order_by(Appointment.id)
-        )
-        return [_info(row) for row in rows.all()]
-
-
-async def set_staff_message(services: Services, *, appointment_id: int, message_id: int) -> None:
-    """Remember the request's post in ta-log (so start-up does not post it again)."""
+async def set_staff_message(
+    services: Services, *, appointment_id: int, message_id: int
+) -> AppointmentInfo | None:
+    """Remember the request's post in ta-log (the post a retry finds is the one recorded: a post
+    recorded already is kept). The appointment as it is now; None when it is gone."""
     async with services.db.write(APPOINTMENTS_LOCK) as session:
         row = await session.get(Appointment, appointment_id, with_for_update=True)
-        if row is not None:
+        if row is None:
+            return None
+        if row.staff_message_id is None:
             row.staff_message_id = message_id
+        return _info(row)
 
 
 # ---- either side ---------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ one), in a map that forgets a database once it is gone.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Hashable, Sequence
@@ -37,6 +38,7 @@ from sqlalchemy.orm import Session
 from bot.db import Database
 from bot.services import Services
 
+log = logging.getLogger(__name__)
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
@@ -50,6 +52,7 @@ BOARD = "papers.board"  # papers, presenters, waitlists (and the talk slots deri
 DEADLINES = "reminders.deadlines"  # the deadlines table
 OFFICE_HOURS = "reminders.office_hours"  # one-off changes of office hours
 TERM_PLAN = "course.term_plan"  # the weeks of the term as computed from config and calendar
+OFFICE_HOURS_NOTICES = "reminders.office_hours_notices"  # the notices the calendar shows
 
 
 class ReadCache:
@@ -60,13 +63,21 @@ class ReadCache:
         self._values: dict[str, dict[Hashable, tuple[float, Any]]] = {}
         self._loading: dict[str, dict[Hashable, asyncio.Task[Any]]] = {}
         self._batches: dict[str, _Batch[Any, Any]] = {}
+        self.listeners: list[tuple[frozenset[str], Callable[[], None]]] = []
 
     def drop(self, topics: set[str] | tuple[str, ...]) -> None:
-        """Forget the entries of `topics` and the loads running for them."""
+        """Forget the entries of `topics` and the loads running for them, then tell the listeners of
+        any of them (each once; a listener's error is logged, never raised)."""
         for topic in topics:
             self._versions[topic] = self._versions.get(topic, 0) + 1
             self._values.pop(topic, None)
             self._loading.pop(topic, None)
+        for wanted, callback in list(self.listeners):
+            if wanted.intersection(topics):
+                try:
+                    callback()
+                except Exception:  # a listener's bug must not turn a committed change into an error
+                    log.exception("A listener of %s failed", sorted(wanted))
 
     def _fresh(self, topic: str, key: Hashable) -> tuple[bool, Any]:
         slot = self._values.get(topic, {}).get(key)
@@ -193,9 +204,24 @@ async def batched(
     return cast(V, await cache_of(services.db).batch(name, load_many).get(key))
 
 
+def listen(db: Database, topics: Sequence[str], callback: Callable[[], None]) -> Callable[[], None]:
+    """Call `callback` (in the event loop, without arguments; it must not block) after each committed
+    write that changed any of `topics` in `db`. Returns the function that stops listening."""
+    cache = cache_of(db)
+    entry = (frozenset(topics), callback)
+    cache.listeners.append(entry)
+
+    def stop() -> None:
+        if entry in cache.listeners:
+            cache.listeners.remove(entry)
+
+    return stop
+
+
 def changed(services: Services, session: AsyncSession, *topics: str) -> None:
-    """Mark the write transaction of `session` as changing `topics`: their cached entries are dropped
-    when it commits (nothing happens if it rolls back). Call it inside the transaction."""
+    """Mark the write transaction of `session` as changing `topics`: when it commits, their cached
+    entries are dropped and their listeners told (nothing happens if it rolls back). Call it inside
+    the transaction; marking a topic twice is the same as once."""
     marks: list[tuple[ReadCache, set[str]]] = session.info.setdefault(_CHANGED, [])
     cache = cache_of(services.db)
     for known, names in marks:

@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from email.utils import format_datetime
+from typing import TYPE_CHECKING
 
-from icalendar import Alarm, Calendar, Event, vDuration
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,6 +33,9 @@ from bot.db.models import CalendarFeed, CalendarVersion, Paper, Presenter
 from bot.services import Services, appointments
 from bot.services.calendar_events.moments import NO_ROOM, Moment, course_moments
 from bot.services.talks import talk_slots
+
+if TYPE_CHECKING:  # icalendar itself is imported when a file is built: not at every start-up
+    from icalendar import Event
 
 PRODID = "-//coursebot//course calendar//EN"
 OWN_TALK = "own_talk"
@@ -170,6 +173,8 @@ async def _versions(services: Services, wanted: dict[str, str]) -> dict[str, tup
 
 
 def _event(services: Services, moment: Moment, uid: str, sequence: int, changed_at: datetime) -> Event:
+    from icalendar import Alarm, Event
+
     tz = services.calendar.tz
     event = Event()
     event.add("uid", uid)
@@ -199,6 +204,8 @@ def _event(services: Services, moment: Moment, uid: str, sequence: int, changed_
 
 async def build(services: Services, moments: Sequence[Moment], name: str) -> CalendarFile:
     """The iCalendar file of `moments`, named `name` in calendar apps."""
+    from icalendar import Calendar, vDuration
+
     uids = {uid_of(services, moment.key): moment for moment in moments}
     versions = await _versions(services, {uid: _fingerprint(moment) for uid, moment in uids.items()})
     calendar = Calendar()

@@ -10,7 +10,7 @@ subscribers), and call that `register_kinds` here.
 from __future__ import annotations
 
 from bot.notify.kinds import ReminderKinds
-from bot.services import Services, appointments, attendance, onboarding, reminders, talks
+from bot.services import Services, appointments, attendance, groups, onboarding, papers, reminders, talks
 from bot.services.talk_day import threads as talk_threads
 
 
@@ -23,6 +23,8 @@ def course_kinds(services: Services) -> ReminderKinds:
     attendance.register_kinds(services, kinds)
     onboarding.register_kinds(services, kinds)
     appointments.register_kinds(services, kinds)
+    papers.register_kinds(services, kinds)  # the swap offer's DM (with buttons)
+    groups.register_kinds(services, kinds)  # the group invitation's DM (with buttons)
     return kinds
 
 

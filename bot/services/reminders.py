@@ -31,7 +31,6 @@ from bot.notify.outbox import (
     replan,
 )
 from bot.services import Services, cache
-from bot.services.calendar_events.changes import calendar_changed
 from bot.services.text import offset_label, parse_day, stamp
 
 TITLE_MAX = 200
@@ -249,7 +248,6 @@ async def add_deadline(
             remind=remind_text,
         )
         await replan_deadlines(session, now=now, tz=services.calendar.tz)
-        calendar_changed(services.db, session)
         cache.changed(services, session, cache.DEADLINES)
         return _deadline(row)
 
@@ -265,7 +263,6 @@ async def remove_deadline(services: Services, *, actor_id: int, key: str) -> Dea
         audit(session, at=now, actor_id=actor_id, action="deadline.remove", key=row.key, title=row.title)
         await session.flush()
         await replan_deadlines(session, now=now, tz=services.calendar.tz)
-        calendar_changed(services.db, session)
         cache.changed(services, session, cache.DEADLINES)
         return _deadline(row)
 
@@ -414,7 +411,6 @@ async def change_office_hours(
         )
         await session.flush()
         await replan_office_hours(session, config=services.config, calendar=services.calendar, now=now)
-        calendar_changed(services.db, session)
         cache.changed(services, session, cache.OFFICE_HOURS)
         changed = next(
             s for s in office_hours_sessions(services.config, services.calendar, [row]) if s.day == day
@@ -452,7 +448,7 @@ async def office_hours_notice(services: Services, *, actor_id: int, text: str) -
         )
         audit(session, at=now, actor_id=actor_id, action="officehours.notice", text=text[:200])
         session.add(OfficeHoursNotice(posted_at=now, text=text, posted_by=actor_id))  # the calendar shows it
-        calendar_changed(services.db, session)
+        cache.changed(services, session, cache.OFFICE_HOURS_NOTICES)
         return count
 
 

@@ -21,8 +21,7 @@ from bot.db.models import Paper, Presenter
 from bot.notify.kinds import ReminderKind, ReminderKinds
 from bot.notify.outbox import Claimed, Planned, ReplanResult
 from bot.notify.outbox import replan as replan_rows
-from bot.services import Services
-from bot.services.calendar_events.changes import calendar_changed
+from bot.services import Services, cache
 from bot.services.reviews import students_without_review
 from bot.services.text import offset_label, stamp
 
@@ -69,7 +68,7 @@ async def replan(services: Services, session: AsyncSession) -> None:
     from bot.services.talk_day import threads  # it reads the schedule from here: imported late
 
     await threads.replan_all(services, session)  # each talk's thread and its first message
-    calendar_changed(services.db, session)  # the talk days' events follow
+    cache.changed(services, session, cache.BOARD)  # the talk days' events follow (the calendar listens)
 
 
 def register_kinds(services: Services, kinds: ReminderKinds) -> None:

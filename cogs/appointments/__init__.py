@@ -3,9 +3,6 @@ the staff. The rules live in bot/services/appointments.py; the buttons in `_view
 
 from __future__ import annotations
 
-import asyncio
-import logging
-
 import discord
 from discord import app_commands
 
@@ -14,10 +11,10 @@ from bot.services import appointments
 from bot.services.text import stamp
 from cogs._base import FeatureCog, add_cogs
 from cogs._render import embed
+from cogs.appointments._delivery import RequestDelivery
 from cogs.appointments._staff import AppointmentStaffCog
-from cogs.appointments._views import DYNAMIC_ITEMS, CancelButton, ProposalAnswer, describe, post_request
+from cogs.appointments._views import DYNAMIC_ITEMS, CancelButton, ProposalAnswer, describe
 
-log = logging.getLogger(__name__)
 MAX_LISTED = 8  # up to three buttons each, within Discord's 25 components
 
 
@@ -28,20 +25,10 @@ class AppointmentsCog(FeatureCog):
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(*DYNAMIC_ITEMS)
-        self._resume = asyncio.create_task(self._post_unposted())
+        RequestDelivery(self.bot).attach()
 
     async def cog_unload(self) -> None:
-        self._resume.cancel()
         self.bot.remove_dynamic_items(*DYNAMIC_ITEMS)
-
-    async def _post_unposted(self) -> None:
-        """At start-up: post the requests the bot took but could not post in ta-log before it stopped."""
-        await self.bot.wait_until_ready()
-        try:
-            for info in await appointments.unposted_requests(self.bot.services):
-                await post_request(self.bot, info)
-        except Exception:  # a start-up chore: logged, never fatal (the requests stay in /ta appointments)
-            log.exception("Posting the waiting appointment requests in ta-log failed")
 
     @appointment.command(name="request", description="Ask the staff for an office-hours appointment")
     @app_commands.describe(
@@ -63,7 +50,7 @@ class AppointmentsCog(FeatureCog):
             "you will get a DM when they answer. `/appointment list` shows it.",
             ephemeral=True,
         )
-        await post_request(self.bot, info)
+        self.bot.dispatcher.wake()  # its post in ta-log was planned with the request
 
     @request.autocomplete("when")
     async def when_choices(

@@ -1,5 +1,6 @@
 """The appointment buttons, which keep working after a restart (their custom ids carry the
-appointment's number), the proposal form, and the request's post in ta-log.
+appointment's number), the proposal form, and how the request's post in ta-log looks (it is posted
+by the outbox, `_delivery`, and refreshed here after each decision).
 
 - staff, on the ta-log post and in `/ta appointments`: Accept / Decline (`appt:ID:accept|decline`)
   and Propose another time (`apptpropose:ID`, a form);
@@ -45,11 +46,7 @@ def describe(info: AppointmentInfo, *, student: bool = True) -> str:
 
 def post_text(bot: CourseBot, info: AppointmentInfo) -> str:
     """The request's post in ta-log, as it stands."""
-    minutes = bot.config.appointments.length_minutes
-    text = (
-        f"📅 Appointment request #{info.id} from <@{info.discord_id}>: {stamp(info.asked_start)}, "
-        f"{minutes} min — {info.topic}"
-    )
+    text = appointments.request_line(bot.services, info)
     if info.status != "pending":
         who = info.cancelled_by if info.status == "cancelled" else info.staff_id
         at = stamp(info.starts_at) if info.status in ("proposed", "accepted") else ""
@@ -69,27 +66,6 @@ def post_view(info: AppointmentInfo) -> discord.ui.View | None:
     for item in staff_buttons(info):
         view.add_item(item)
     return view
-
-
-async def post_request(bot: CourseBot, info: AppointmentInfo) -> bool:
-    """Post a request in ta-log with the staff's buttons and remember the post; False (logged) when
-    ta-log is missing or refuses (the request still shows in `/ta appointments`, and start-up tries
-    again)."""
-    channel = bot.course_channel(bot.config.discord.channels.ta_log)
-    if channel is None:
-        log.warning("ta-log not found; appointment request #%s is only in /ta appointments", info.id)
-        return False
-    try:
-        message = await channel.send(
-            post_text(bot, info),
-            view=post_view(info) or discord.ui.View(timeout=None),
-            allowed_mentions=discord.AllowedMentions.none(),
-        )
-    except discord.HTTPException as error:
-        log.warning("Could not post appointment request #%s in ta-log (%s)", info.id, error.status)
-        return False
-    await appointments.set_staff_message(bot.services, appointment_id=info.id, message_id=message.id)
-    return True
 
 
 async def refresh_post(bot: CourseBot, info: AppointmentInfo) -> None:

@@ -51,9 +51,9 @@ class AttendanceCog(FeatureCog):
             Outcome.LOCKED_NOW: "Wrong code, and that was your last try: you are locked out of this check-in. The staff have been told.",
             Outcome.LOCKED: "You are locked out of this check-in after too many wrong codes; talk to the staff.",
         }
-        await interaction.response.send_message(texts[result.outcome], ephemeral=True)
         if result.outcome is Outcome.LOCKED_NOW:
             self.bot.dispatcher.wake()  # the staff's note was planned with the lockout
+        await reply(interaction, texts[result.outcome])  # not sent past Discord's deadline
 
     @app_commands.command(
         name="attendance", description="Your attendance record and absences left before the fail line"

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import io
 import logging
-from email.utils import parsedate_to_datetime
 
 import discord
-from aiohttp import web
 from discord import app_commands
 from discord.ext import commands
 
@@ -21,15 +19,6 @@ from cogs.calendar._events import ScheduledEventsSync
 
 log = logging.getLogger(__name__)
 FEED_ROUTE = "/calendar/{name}"
-NOT_FOUND = "No calendar here.\n"
-
-
-def _etag_matches(header: str, etag: str) -> bool:
-    """RFC 9110 If-None-Match: `*` or a list of (weak or strong) tags, compared weakly."""
-    if header.strip() == "*":
-        return True
-    tags = {tag.strip().removeprefix("W/") for tag in header.split(",")}
-    return etag in tags
 
 
 class CalendarCog(FeatureCog):
@@ -40,7 +29,9 @@ class CalendarCog(FeatureCog):
     async def cog_load(self) -> None:
         server = self.bot.http_server
         if server is not None and ical.feeds_enabled(self.bot.services) and not server.app.frozen:
-            server.app.router.add_get(FEED_ROUTE, self.feed)
+            from cogs.calendar._feed import CalendarFeed  # aiohttp's server side: only when it is on
+
+            server.app.router.add_get(FEED_ROUTE, CalendarFeed(self.bot).answer)
         self.events.start()
 
     async def cog_unload(self) -> None:
@@ -97,37 +88,6 @@ class CalendarCog(FeatureCog):
         for discord_id in await ical.feed_members(self.bot.services):
             if guild.get_member(discord_id) is None:
                 await ical.drop_feed(self.bot.services, discord_id, reason="left the server")
-
-    # ---- the feed ---------------------------------------------------------------------------------
-    async def feed(self, request: web.Request) -> web.StreamResponse:
-        """`GET /calendar/<secret>.ics`: 200 with the member's calendar, 304 when the client's copy is
-        current, 404 for anything else (a wrong secret, a replaced one, a member who left)."""
-        name = request.match_info["name"]
-        secret = name.removesuffix(".ics")
-        owner = await ical.feed_owner(self.bot.services, secret)
-        guild = self.bot.course_guild
-        if owner is not None and guild is not None and guild.chunked and guild.get_member(owner) is None:
-            await ical.drop_feed(self.bot.services, owner, reason="left the server")
-            owner = None
-        if owner is None or not name.endswith(".ics"):
-            return web.Response(status=404, text=NOT_FOUND, headers={"Cache-Control": "no-store"})
-        made = await ical.member_calendar(self.bot.services, owner)
-        headers = {
-            "ETag": made.etag,
-            "Last-Modified": made.http_last_modified,
-            "Cache-Control": "private, max-age=300",
-        }
-        if_none_match = request.headers.get("If-None-Match")
-        if if_none_match is not None:
-            if _etag_matches(if_none_match, made.etag):
-                return web.Response(status=304, headers=headers)
-        elif (since := request.headers.get("If-Modified-Since")) is not None:
-            try:
-                if made.last_modified.replace(microsecond=0) <= parsedate_to_datetime(since):
-                    return web.Response(status=304, headers=headers)
-            except (TypeError, ValueError):
-                pass  # an unreadable date: answer in full
-        return web.Response(body=made.body, headers={**headers, "Content-Type": ical.CONTENT_TYPE})
 
 
 async def setup(bot: CourseBot) -> None:

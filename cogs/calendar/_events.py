@@ -17,7 +17,8 @@ import discord
 from bot.app import CourseBot
 from bot.clock import system_now
 from bot.jobs import arm_no_later_than
-from bot.services.calendar_events import changes, moments, sync
+from bot.services import cache
+from bot.services.calendar_events import SOURCES, moments, sync
 
 log = logging.getLogger(__name__)
 JOB_ID, DAILY_JOB_ID = "calendar-sync", "calendar-sync-daily"
@@ -60,7 +61,9 @@ class ScheduledEventsSync:
         """Listen for changes, run once connected, then daily."""
         if not self.enabled:
             return
-        self._stop_listening = changes.listen(self.bot.services.db, lambda: self.wake(CHANGE_DELAY_SECONDS))
+        self._stop_listening = cache.listen(
+            self.bot.services.db, SOURCES, lambda: self.wake(CHANGE_DELAY_SECONDS)
+        )
         self._arm_daily()
         self.wake(0.0)
 

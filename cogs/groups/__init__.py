@@ -11,9 +11,10 @@ from bot.permissions import is_staff
 from bot.services import groups
 from cogs._base import FeatureCog, add_cogs
 from cogs.groups._channels import GroupChannels
+from cogs.groups._delivery import InviteDelivery
 from cogs.groups._render import group_embed, member_list
 from cogs.groups._staff import GroupStaffCog
-from cogs.groups._views import AutofillConfirm, InviteAnswer, invite_view, student_ids
+from cogs.groups._views import AutofillConfirm, InviteAnswer, student_ids
 
 
 class GroupsCog(FeatureCog):
@@ -22,6 +23,7 @@ class GroupsCog(FeatureCog):
     async def cog_load(self) -> None:
         await super().cog_load()
         self.bot.add_dynamic_items(InviteAnswer, AutofillConfirm)
+        InviteDelivery(self.bot).attach()
 
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(InviteAnswer, AutofillConfirm)
@@ -57,21 +59,13 @@ class GroupsCog(FeatureCog):
         offer = await groups.invite(
             self.bot.services, inviter_id=interaction.user.id, invitee_id=member.id, invitee_is_bot=member.bot
         )
-        delivered = await self.bot.send_dm(
-            member.id,
-            f"<@{interaction.user.id}> invites you to project group {offer.group.name} "
-            f"({member_list(offer.group.members)}). The invitation expires <t:{int(offer.expires_at.timestamp())}:R>.",
-            view=invite_view(offer.id),
+        await interaction.response.send_message(
+            f"Invitation to {member.mention} is on its way by DM; it expires "
+            f"<t:{int(offer.expires_at.timestamp())}:R>. If their DMs are closed, you get a DM with "
+            "your invite code to share instead.",
+            ephemeral=True,
         )
-        if delivered:
-            text = f"Invitation sent to {member.mention} by DM."
-        else:
-            await groups.withdraw_invite(self.bot.services, invite_id=offer.id)
-            text = (
-                f"{member.mention} does not accept DMs, so the invitation could not be delivered. "
-                f"Share your invite code instead: `{offer.group.invite_code}` (`/group join code:{offer.group.invite_code}`)."
-            )
-        await interaction.response.send_message(text, ephemeral=True)
+        self.bot.dispatcher.wake()  # the invitation's DM was planned with it
 
     @group.command(name="leave", description="Leave your group (an empty group is dissolved)")
     async def leave(self, interaction: discord.Interaction) -> None:

@@ -9,9 +9,10 @@ from discord import app_commands
 from bot.app import CourseBot
 from bot.services import papers
 from cogs._base import FeatureCog, add_cogs
+from cogs.papers._delivery import SwapOfferDelivery
 from cogs.papers._render import choice_label, status_embed, talk_text
 from cogs.papers._staff import PaperStaffCog
-from cogs.papers._views import BoardPage, SwapAnswer, board_message, swap_view
+from cogs.papers._views import BoardPage, SwapAnswer, board_message
 
 
 class PapersCog(FeatureCog):
@@ -20,6 +21,7 @@ class PapersCog(FeatureCog):
     async def cog_load(self) -> None:
         await super().cog_load()
         self.bot.add_dynamic_items(BoardPage, SwapAnswer)
+        SwapOfferDelivery(self.bot).attach()
 
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(BoardPage, SwapAnswer)
@@ -95,18 +97,13 @@ class PapersCog(FeatureCog):
     @app_commands.describe(member="The presenter you want to swap with")
     async def signup_swap(self, interaction: discord.Interaction, member: discord.Member) -> None:
         offer = await papers.offer_swap(self.bot.services, from_id=interaction.user.id, to_id=member.id)
-        delivered = await self.bot.send_dm(
-            member.id,
-            f"<@{offer.from_id}> offers to swap papers: you would present paper {offer.from_paper} instead of "
-            f"paper {offer.to_paper}. The offer expires <t:{int(offer.expires_at.timestamp())}:R>.",
-            view=swap_view(offer.id),
-        )
-        where = "by DM" if delivered else "in their `/signup status` (their DMs are closed)"
         await interaction.response.send_message(
             f"Swap offered to {member.mention}: your paper {offer.from_paper} for their paper {offer.to_paper}. "
-            f"They can accept {where} until <t:{int(offer.expires_at.timestamp())}:F>.",
+            f"They get it by DM and in `/signup status`, and can accept until "
+            f"<t:{int(offer.expires_at.timestamp())}:F>.",
             ephemeral=True,
         )
+        self.bot.dispatcher.wake()  # the offer's DM was planned with the offer
 
 
 async def setup(bot: CourseBot) -> None:

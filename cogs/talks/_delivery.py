@@ -93,7 +93,8 @@ class TalkDelivery:
                 number,
                 f"the bot may not {'post' if isinstance(channel, discord.ForumChannel) else 'create threads'} "
                 f"in {channel.mention} ({error.text or 'Missing Permissions'}); "
-                "give it Send Messages, Create Public Threads and Manage Threads there.",
+                "give it Send Messages, Create Public Threads and Manage Threads there; the bot tries again "
+                "when it restarts or the papers change.",
             )
             raise Undeliverable(f"no permission in #{channel.name}") from error
         await threads.record_thread(

@@ -118,6 +118,19 @@ def dms(course: Course, name: str) -> list[str]:
     return [message.content for message in dm_messages(course, name)]
 
 
+def close_dms(course: Course, name: str) -> None:
+    """Member `name` closes their DMs: Discord's 403 (50007) on every send to them from now on
+    (simcord refuses DMs only to bots by itself)."""
+    course.env.inject_error(
+        "POST",
+        f"/channels/{course.users[name].dm_channel.id}/messages",
+        status=403,
+        code=50007,
+        message="Cannot send messages to this user",
+        times=None,
+    )
+
+
 async def audit_count(course: Course) -> int:
     """How many audit entries the bot has written."""
     async with course.bot.services.db.read() as session:

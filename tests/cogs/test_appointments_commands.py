@@ -1,8 +1,10 @@
 """`/appointment request|list` and `/ta appointments` through discord.py and simcord: the request's
-post in ta-log with the staff's buttons (after a restart too), who may press them (a student's real
-or forged press changes nothing), the proposal form, the student's
-answer and Cancel buttons, the DMs, and the free slots offered while typing `when`. (Two staff
-pressing at once is in tests/e2e/test_appointments_e2e.py: simcord runs one click at a time.)
+post in ta-log with the staff's buttons (through the outbox: once, not when decided first, at
+start-up when the bot stopped before posting, not twice after a crash between the post and its
+record; the buttons after a restart too), who may press them (a student's real or forged press
+changes nothing), the proposal form, the student's answer and Cancel buttons, the DMs, and the free
+slots offered while typing `when`. (Two staff pressing at once is in
+tests/e2e/test_appointments_e2e.py: simcord runs one click at a time.)
 
 The clock stands at Mon 2025-03-10 11:00 KST (week 2).
 """
@@ -18,7 +20,8 @@ from simcord.actors import _dispatch_actor_interaction, _visible_message
 from simcord.backend import serializers
 from sqlalchemy import select
 
-from bot.db.models import Appointment, AuditEntry
+from bot.db.models import Appointment, AuditEntry, Notification
+from bot.services import appointments
 from tests.cogs.conftest import card_of, dms, embed_text, one_line
 from tests.conftest import seoul
 
@@ -117,6 +120,31 @@ async def settle(course: Course) -> None:
     await course.env.settle()
     await asyncio.sleep(0)
     await course.env.settle()
+
+
+def requests_posted(course: Course) -> list[discord.Message]:
+    return [m for m in course.channels["ta-log"].history() if m.content.startswith("📅 Appointment request")]
+
+
+async def post_row(course: Course) -> tuple[str, str | None, int]:
+    """(status, note, attempts) of the request's outbox row."""
+    async with course.bot.services.db.read() as session:
+        [row] = (
+            await session.scalars(select(Notification).where(Notification.kind == appointments.REQUEST_KIND))
+        ).all()
+        return row.status, row.error, row.attempts
+
+
+async def recorded_post(course: Course) -> int | None:
+    async with course.bot.services.db.read() as session:
+        return await session.scalar(select(Appointment.staff_message_id).where(Appointment.id == 1))
+
+
+def hold_the_outbox(course: Course) -> list[float]:
+    """The dispatcher runs only when the test says so; returns the wake-ups asked for."""
+    woken: list[float] = []
+    course.bot.dispatcher.wake = lambda delay=0.0: woken.append(delay)  # type: ignore[method-assign]
+    return woken
 
 
 # ---- asking ------------------------------------------------------------------------------------
@@ -301,23 +329,65 @@ async def test_ta_appointments_is_staff_only_and_lists_the_waiting(course: Cours
     assert one_line(await mallory.slash(course.channel, "ta appointments")) == STAFF_ONLY
 
 
-async def test_a_request_the_bot_could_not_post_is_posted_at_start_up(course: Course) -> None:
+async def test_the_post_is_planned_with_the_request_and_posted_once(course: Course) -> None:
+    woken = hold_the_outbox(course)
     await ask(course)
-    async with course.bot.services.db.write() as session:  # as if the bot stopped before posting it
+    await course.env.settle()
+    assert woken == [0.0] and requests_posted(course) == []  # planned, not posted by the command
+    assert await post_row(course) == ("pending", None, 0)
+    await course.bot.dispatcher.run()
+    await course.bot.dispatcher.run()  # again: nothing twice
+    [message] = requests_posted(course)
+    assert button_ids(message) == ["appt:1:accept", "appt:1:decline", "apptpropose:1"]
+    assert await recorded_post(course) == message.id
+    assert await post_row(course) == ("sent", None, 1)
+    accepted = await course.members["ta"].click(message, label="Accept #1")
+    assert one_line(accepted).endswith("accepted; the student is told by DM.")
+    await settle(course)
+    assert button_ids(post(course)) == []  # the recorded post is the one refreshed
+
+
+async def test_a_request_decided_before_its_post_went_out_is_not_posted(course: Course) -> None:
+    hold_the_outbox(course)
+    await ask(course)
+    overview = await course.members["ta"].slash(course.channel, "ta appointments")
+    await course.members["ta"].click(overview.response, label="Decline #1")
+    await course.bot.dispatcher.run()
+    assert requests_posted(course) == []
+    assert await post_row(course) == ("skipped", "the request was declined before it could be posted", 1)
+    assert await recorded_post(course) is None
+
+
+async def test_a_request_the_bot_stopped_before_posting_is_posted_at_start_up(course: Course) -> None:
+    hold_the_outbox(course)  # the bot stops before its dispatcher ran
+    await ask(course)
+    await restart(course)  # the new bot's dispatcher runs at start
+    await settle(course)
+    [message] = requests_posted(course)
+    assert button_ids(message) == ["appt:1:accept", "appt:1:decline", "apptpropose:1"]
+    assert await recorded_post(course) == message.id
+
+
+async def test_a_crash_between_the_post_and_its_record_does_not_post_twice(course: Course) -> None:
+    """The bot died after Discord stored the post and before the id was recorded: at start-up the
+    row is claimed again, and the retry finds the post in ta-log instead of posting a second one
+    (simcord keeps no nonces, so this is the path of a retry later than Discord would keep one)."""
+    await ask(course)
+    await settle(course)
+    [message] = requests_posted(course)
+    async with course.bot.services.db.write() as session:  # the state the crash left
         row = await session.get(Appointment, 1)
         assert row is not None
         row.staff_message_id = None
-    before = len(course.channels["ta-log"].history())
-    await restart(course)
+        [notification] = (
+            await session.scalars(select(Notification).where(Notification.kind == appointments.REQUEST_KIND))
+        ).all()
+        notification.status, notification.sent_at = "claimed", None
+    await restart(course)  # recovers the claimed row, then runs the dispatcher
     await settle(course)
-    for _ in range(50):
-        if len(course.channels["ta-log"].history()) > before:
-            break
-        await asyncio.sleep(0.02)
-        await course.env.settle()
-    assert button_ids(post(course)) == ["appt:1:accept", "appt:1:decline", "apptpropose:1"]
-    async with course.bot.services.db.read() as session:
-        assert (await session.get(Appointment, 1)).staff_message_id == post(course).id  # type: ignore[union-attr]
+    assert [m.id for m in requests_posted(course)] == [message.id]
+    assert await recorded_post(course) == message.id
+    assert await post_row(course) == ("sent", None, 2)
 
 
 async def test_ta_student_shows_appointments_and_excuses(course: Course) -> None:

@@ -4,16 +4,14 @@ the dispatcher counts the rows it sends and the DMs Discord refused."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import discord
 from sqlalchemy import func, select
 
 from bot.clock import Clock
 from bot.db.models import Notification
-from tests.cogs.conftest import Course
+from tests.cogs.conftest import Course, close_dms
 from tests.cogs.test_attendance_commands import checkin, open_checkin
-from tests.cogs.test_reminders_commands import deliver, slash
+from tests.cogs.test_reminders_commands import deliver, quiz_reminder_delivered, slash
 
 STAFF_ONLY = "Only the course staff (TA or instructor role) can do that."
 
@@ -63,19 +61,8 @@ async def test_only_recorded_check_ins_count(course: Course) -> None:
 
 
 async def test_the_dispatcher_counts_rows_sent_and_dms_refused(course: Course, clock: Clock) -> None:
-    course.env.inject_error(
-        "POST",
-        f"/channels/{course.users['carol'].dm_channel.id}/messages",
-        status=403,
-        code=50007,
-        message="Cannot send messages to this user",
-        times=None,
-    )
-    await slash(
-        course, "ta", "ta deadline add", key="quiz1", title="Quiz 1", due="2025-03-12 11:00", remind="1d"
-    )
-    clock.advance(timedelta(days=1))
-    await deliver(course)
+    close_dms(course, "carol")
+    await quiz_reminder_delivered(course, clock)
     metrics = course.bot.metrics
     assert metrics.value("coursebot_dms_refused_total") == 1  # carol's, posted in the fallback channel
     async with course.bot.services.db.read() as session:

@@ -16,12 +16,13 @@ from sqlalchemy import func, select
 
 from bot.clock import Clock
 from bot.config import Config
-from bot.db.models import AuditEntry, Group, GroupInvite, GroupMember
+from bot.db.models import AuditEntry, Group, GroupInvite, GroupMember, Notification
 from bot.services import groups
 from cogs.groups._views import AutofillConfirm
 from tests.cogs.conftest import (
     Course,
     card_of,
+    close_dms,
     course_server,
     dm_messages,
     embed_text,
@@ -76,6 +77,31 @@ async def invite(course: Course, inviter: str, invitee: str) -> str:
     return one_line(
         await course.members[inviter].slash(course.channel, "group invite", member=course.members[invitee])
     )
+
+
+def on_its_way(course: Course, invitee: str) -> str:
+    """The reply to `/group invite` (the DM goes through the outbox)."""
+    expires = int((course.bot.services.now() + timedelta(hours=48)).timestamp())
+    return (
+        f"Invitation to {course.members[invitee].mention} is on its way by DM; it expires <t:{expires}:R>. "
+        "If their DMs are closed, you get a DM with your invite code to share instead."
+    )
+
+
+async def invite_row(course: Course) -> tuple[str, str | None]:
+    """(status, note) of the invitation's outbox row."""
+    async with course.bot.services.db.read() as session:
+        [row] = (
+            await session.scalars(select(Notification).where(Notification.kind == groups.INVITE_KIND))
+        ).all()
+        return row.status, row.error
+
+
+def hold_the_outbox(course: Course) -> list[float]:
+    """The dispatcher runs only when the test says so; returns the wake-ups asked for."""
+    woken: list[float] = []
+    course.bot.dispatcher.wake = lambda delay=0.0: woken.append(delay)  # type: ignore[method-assign]
+    return woken
 
 
 # ---- create, join, info, list ----------------------------------------------------------------------
@@ -197,9 +223,7 @@ async def test_leave_and_dissolve(course: Course) -> None:
 # ---- invitations by DM ------------------------------------------------------------------------------
 async def test_invite_accept_joins_and_tells_the_inviter(course: Course) -> None:
     await create(course, "alice", "Sparse Squad")
-    assert (
-        await invite(course, "alice", "bob") == f"Invitation sent to {course.members['bob'].mention} by DM."
-    )
+    assert await invite(course, "alice", "bob") == on_its_way(course, "bob")
     [dm] = dm_messages(course, "bob")
     assert f"{course.members['alice'].mention} invites you to project group Sparse Squad" in dm.content
     expires = int((seoul(2025, 3, 10, 11, 0) + timedelta(hours=48)).timestamp())
@@ -272,24 +296,72 @@ def _view(message: discord.Message) -> discord.ui.View:
     return view
 
 
-async def test_closed_dms_make_the_inviter_share_the_code(course: Course) -> None:
-    """simcord refuses DMs only to bots by itself; a human with closed DMs is Discord's 50007 on
-    the send, injected here."""
+async def test_closed_dms_withdraw_the_invitation_and_tell_the_inviter_the_code(course: Course) -> None:
     code = await create(course, "alice", "Sparse Squad")
-    course.env.inject_error(
-        "POST",
-        f"/channels/{course.users['bob'].dm_channel.id}/messages",
-        status=403,
-        code=50007,
-        message="Cannot send messages to this user",
-    )
-    reply = await invite(course, "alice", "bob")
-    assert reply.startswith(f"{course.members['bob'].mention} does not accept DMs")
-    assert f"`{code}`" in reply and f"`/group join code:{code}`" in reply
+    close_dms(course, "bob")
+    assert await invite(course, "alice", "bob") == on_its_way(course, "bob")
     assert dm_messages(course, "bob") == []
-    # the code works, and the invitation is still there in case the DMs open
+    assert course.channels["bot-notices"].history() == []  # no buttons in public for an invitation
+    bob = course.members["bob"].mention
+    assert [m.content for m in dm_messages(course, "alice")] == [
+        f"Your invitation to {bob} (group Sparse Squad) could not be delivered (their DMs are closed), so "
+        f"it is withdrawn. Share your invite code instead: `{code}` (`/group join code:{code}`)."
+    ]
+    assert await invite_row(course) == (
+        "skipped",
+        "their DMs are closed: the invitation is withdrawn and the inviter told",
+    )
+    async with course.bot.services.db.read() as session:
+        assert (await session.execute(select(GroupInvite.status))).scalars().all() == ["cancelled"]
+        withdrawn = (
+            await session.scalars(select(AuditEntry).where(AuditEntry.action == "group.invite_withdrawn"))
+        ).all()
+    assert [entry.target_id for entry in withdrawn] == [course.members["bob"].id]
+    # the code works, and a new invitation is not blocked by the withdrawn one
+    assert await invite(course, "alice", "bob") == on_its_way(course, "bob")
     await course.members["bob"].slash(course.channel, "group join", code=code)
     assert await members_of(course, "Sparse Squad") == {"alice", "bob"}
+
+
+async def test_the_invitation_dm_is_planned_with_it_and_sent_once(course: Course) -> None:
+    await create(course, "alice", "Sparse Squad")
+    woken = hold_the_outbox(course)
+    await invite(course, "alice", "bob")
+    await course.env.settle()
+    assert woken == [0.0] and dm_messages(course, "bob") == []  # planned, not sent by the command
+    assert await invite_row(course) == ("pending", None)
+    await course.bot.dispatcher.run()
+    await course.bot.dispatcher.run()  # again: nothing twice
+    [dm] = dm_messages(course, "bob")
+    assert [b.label for row in dm.components for b in row.children] == ["Accept", "Decline"]
+    assert await invite_row(course) == ("sent", None)
+    answer = await course.users["bob"].click(dm, label="Accept")
+    assert one_line(answer) == "You joined group Sparse Squad."
+
+
+@pytest.mark.parametrize("before", ["answered", "dissolved"])
+async def test_an_invitation_no_longer_open_when_its_dm_goes_out_is_skipped(
+    course: Course, before: str
+) -> None:
+    await create(course, "alice", "Sparse Squad")
+    hold_the_outbox(course)
+    await invite(course, "alice", "bob")
+    if before == "answered":  # a press on the button's custom id, from anywhere, before the DM
+        [offer] = (await state(course))[2]
+        await groups.answer_invite(
+            course.bot.services,
+            invite_id=offer[0],
+            discord_id=course.members["bob"].id,
+            discord_name="bob",
+            accept=False,
+        )
+        reason = "the invitation was declined before it could be delivered"
+    else:  # the inviter left: the group is dissolved with its invitations
+        await course.members["alice"].slash(course.channel, "group leave")
+        reason = "the invitation or its group is gone"
+    await course.bot.dispatcher.run()
+    assert dm_messages(course, "bob") == []
+    assert await invite_row(course) == ("skipped", reason)
 
 
 # ---- autofill -----------------------------------------------------------------------------------------

@@ -9,10 +9,20 @@ from datetime import timedelta
 import discord
 import pytest
 import simcord
+from sqlalchemy import select
 
 from bot.clock import Clock
+from bot.db.models import Notification
 from bot.services import papers
-from tests.cogs.conftest import Course, audit_count, dm_messages, embed_text, one_line, reply_text
+from tests.cogs.conftest import (
+    Course,
+    audit_count,
+    close_dms,
+    dm_messages,
+    embed_text,
+    one_line,
+    reply_text,
+)
 from tests.conftest import ROOT, seoul
 
 SAMPLE = (ROOT / "data" / "papers.sample.csv").read_bytes()
@@ -388,16 +398,21 @@ async def test_withdraw_promotes_the_first_waiting_student_who_gets_a_dm(listed:
 
 
 # ---- /signup swap --------------------------------------------------------------------------------
-async def offer(listed: Course) -> discord.Message:
-    """Alice (paper 4) offers Bob (paper 12) a swap; returns the DM Bob got."""
+async def make_offer(listed: Course) -> None:
+    """Alice (paper 4) offers Bob (paper 12) a swap."""
     await signup(listed, "alice", 4)
     await signup(listed, "bob", 12)
     result = await listed.members["alice"].slash(listed.channel, "signup swap", member=listed.members["bob"])
     expires = listed.bot.services.now() + timedelta(hours=24)
     assert one_line(result) == (
         f"Swap offered to {listed.members['bob'].mention}: your paper 4 for their paper 12. "
-        f"They can accept by DM until <t:{int(expires.timestamp())}:F>."
+        f"They get it by DM and in `/signup status`, and can accept until <t:{int(expires.timestamp())}:F>."
     )
+
+
+async def offer(listed: Course) -> discord.Message:
+    """Alice (paper 4) offers Bob (paper 12) a swap; returns the DM Bob got (through the outbox)."""
+    await make_offer(listed)
     [dm] = dm_messages(listed, "bob")
     assert dm.content.startswith(
         f"{listed.members['alice'].mention} offers to swap papers: you would present paper 4"
@@ -477,6 +492,86 @@ async def test_swap_accept_after_the_offerer_withdrew_is_cancelled(listed: Cours
     answer = await listed.users["bob"].click(dm, label="Accept")
     assert "cancelled" in one_line(answer)
     assert await holders(listed) == ((), (listed.members["bob"].id,))
+
+
+async def offer_row(listed: Course) -> tuple[str, str | None]:
+    """(status, note) of the swap offer's outbox row."""
+    async with listed.bot.services.db.read() as session:
+        [row] = (
+            await session.scalars(select(Notification).where(Notification.kind == papers.OFFER_KIND))
+        ).all()
+        return row.status, row.error
+
+
+def hold_the_outbox(listed: Course) -> list[float]:
+    """The dispatcher runs only when the test says so; returns the wake-ups asked for."""
+    woken: list[float] = []
+    listed.bot.dispatcher.wake = lambda delay=0.0: woken.append(delay)  # type: ignore[method-assign]
+    return woken
+
+
+async def test_the_offer_dm_is_planned_with_the_offer_and_sent_once(listed: Course) -> None:
+    woken = hold_the_outbox(listed)
+    await make_offer(listed)
+    await listed.env.settle()
+    assert woken[-1:] == [0.0] and dm_messages(listed, "bob") == []  # planned, not sent by the command
+    assert await offer_row(listed) == ("pending", None)
+    await listed.bot.dispatcher.run()
+    await listed.bot.dispatcher.run()  # again: nothing twice
+    [dm] = dm_messages(listed, "bob")
+    assert buttons(dm) == ["Accept", "Decline"]
+    assert await offer_row(listed) == ("sent", None)
+    answer = await listed.users["bob"].click(dm, label="Accept")
+    assert one_line(answer) == "Swapped: you now present paper 4."
+
+
+@pytest.mark.parametrize("before", ["answered", "withdrawn"])
+async def test_an_offer_no_longer_open_when_its_dm_goes_out_is_skipped(listed: Course, before: str) -> None:
+    hold_the_outbox(listed)
+    await make_offer(listed)
+    if before == "answered":  # from `/signup status`, before the DM went out
+        status = await listed.members["bob"].slash(listed.channel, "signup status")
+        await listed.members["bob"].click(status.response, label="Decline")
+    else:
+        await listed.members["alice"].slash(listed.channel, "signup withdraw")
+    await listed.bot.dispatcher.run()
+    assert not any("offers to swap" in m.content for m in dm_messages(listed, "bob"))
+    status_word = "declined" if before == "answered" else "cancelled"
+    assert await offer_row(listed) == (
+        "skipped",
+        f"the swap offer was {status_word} before it could be delivered",
+    )
+
+
+async def test_a_refused_offer_dm_goes_to_the_fallback_channel_where_only_they_can_answer(
+    listed: Course,
+) -> None:
+    """Discord's 50007 on Bob's DM: the offer is posted in bot-notices, mentioning him, with the
+    buttons; Carol's press there is refused and changes nothing, Bob's swaps."""
+    close_dms(listed, "bob")
+    await make_offer(listed)
+    assert dm_messages(listed, "bob") == []
+    [post] = listed.channels["bot-notices"].history()
+    bob, alice = listed.members["bob"], listed.members["alice"]
+    assert post.content.startswith(
+        f"{bob.mention} (your DMs are closed) {alice.mention} offers to swap papers"
+    )
+    assert buttons(post) == ["Accept", "Decline"]
+    assert await offer_row(listed) == (
+        "sent",
+        "DMs closed: posted in the fallback channel (only the addressee can answer)",
+    )
+    before = await holders(listed)
+    refused = await listed.members["carol"].click(post, label="Accept")
+    assert one_line(refused) == "That swap offer is not addressed to you."
+    assert await holders(listed) == before
+    [post] = listed.channels["bot-notices"].history()
+    assert buttons(post) == ["Accept", "Decline"]  # still there for Bob
+    answer = await bob.click(post, label="Accept")
+    assert one_line(answer) == "Swapped: you now present paper 4."
+    assert await holders(listed) == ((bob.id,), (alice.id,))
+    [post] = listed.channels["bot-notices"].history()
+    assert buttons(post) == []
 
 
 async def test_swap_with_yourself_or_someone_without_a_paper_is_refused(listed: Course) -> None:

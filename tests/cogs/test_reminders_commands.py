@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from bot.clock import Clock
 from bot.db.models import AuditEntry, DeadlineRow, Notification, ReminderPreference
-from tests.cogs.conftest import Course, dms, embed_text, one_line
+from tests.cogs.conftest import Course, close_dms, dms, embed_text, one_line
 from tests.conftest import seoul
 
 STAFF_ONLY = "Only the course staff (TA or instructor role) can do that."
@@ -340,21 +340,20 @@ async def test_bad_office_hours_changes_get_one_line(course: Course) -> None:
 
 
 # ---- DMs closed --------------------------------------------------------------------------------
-async def test_closed_dms_fall_back_to_a_mention_in_bot_notices(course: Course, clock: Clock) -> None:
-    carol = course.members["carol"]
-    course.env.inject_error(
-        "POST",
-        f"/channels/{course.users['carol'].dm_channel.id}/messages",
-        status=403,
-        code=50007,
-        message="Cannot send messages to this user",
-        times=None,
-    )
+async def quiz_reminder_delivered(course: Course, clock: Clock) -> None:
+    """The TA adds `quiz1` (due Wed 2025-03-12 11:00, reminded 1 day before); a day later the
+    dispatcher has sent its reminders."""
     await slash(
         course, "ta", "ta deadline add", key="quiz1", title="Quiz 1", due="2025-03-12 11:00", remind="1d"
     )
     clock.advance(timedelta(days=1))
     await deliver(course)
+
+
+async def test_closed_dms_fall_back_to_a_mention_in_bot_notices(course: Course, clock: Clock) -> None:
+    carol = course.members["carol"]
+    close_dms(course, "carol")
+    await quiz_reminder_delivered(course, clock)
     text = f"⏰ **Quiz 1** is due {when(2025, 3, 12, 11, 0)}."
     assert dms(course, "alice") == dms(course, "bob") == [text]
     assert dms(course, "carol") == []

@@ -99,7 +99,9 @@ async def test_a_forum_channel_gets_a_post_per_talk(course: Course, clock: Clock
     assert f"<@{course.members['alice'].id}>" in first.content
 
 
-async def test_without_the_permission_one_line_goes_to_ta_log(course: Course, clock: Clock) -> None:
+async def test_without_the_permission_one_line_goes_to_ta_log_and_a_restart_tries_again(
+    course: Course, clock: Clock
+) -> None:
     await setup_talks(course, clock)
     channel = course.bot.get_channel(course.channels["talks"].id)
     assert isinstance(channel, discord.TextChannel)
@@ -115,6 +117,14 @@ async def test_without_the_permission_one_line_goes_to_ta_log(course: Course, cl
     async with course.bot.services.db.read() as session:
         row = await session.scalar(select(Notification).where(Notification.source_key == "talk-thread:1"))
         assert row is not None and row.status == "skipped"
+    await channel.set_permissions(me, create_public_threads=True, send_messages=True)  # fixed
+    clock.set(TALK_1 - timedelta(hours=20))  # hours after the lead time
+    await course.restart()  # a restart (or any change of papers) tries again
+    await deliver(course)
+    names = sorted(t.name or "" for t in course.channels["talks"].threads)
+    assert [name[:8] for name in names] == ["Paper 1 ", "Paper 2 "]  # paper 2's was due meanwhile
+    log = [m.content for m in course.channels["ta-log"].history()]
+    assert len([text for text in log if "paper 1 could not be made" in text]) == 1  # said once
 
 
 async def test_a_swap_updates_the_first_message(course: Course, clock: Clock) -> None:

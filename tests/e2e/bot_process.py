@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,7 +130,15 @@ class CourseServer:
     students: list[FakeMember]
 
 
-def build_course_server(fd: FakeDiscord, students: int, name: str = "EECE695D Spring 2025") -> CourseServer:
+def build_course_server(
+    fd: FakeDiscord,
+    students: int | Sequence[str],
+    name: str = "EECE695D Spring 2025",
+    *,
+    joined: str | None = None,
+) -> CourseServer:
+    """The server with `students` students (a number: student000, student001, …; or their names),
+    everyone having joined at `joined` (an ISO instant; default: now, as the fake has it)."""
     guild = fd.add_guild(name)
     for role, permissions in (("Instructor", 0), ("TA", MANAGE_GUILD), ("Student", 0)):
         fd.add_role(guild, role, permissions=permissions)
@@ -139,7 +147,11 @@ def build_course_server(fd: FakeDiscord, students: int, name: str = "EECE695D Sp
         fd.add_channel(guild, channel)
     fd.add_member(guild, "prof", roles=["Instructor"])
     ta = fd.add_member(guild, "ta", roles=["TA"])
-    members = [fd.add_member(guild, f"student{i:03d}", roles=["Student"]) for i in range(students)]
+    names = [f"student{i:03d}" for i in range(students)] if isinstance(students, int) else students
+    members = [fd.add_member(guild, student, roles=["Student"]) for student in names]
+    if joined is not None:
+        for member in guild.members.values():
+            member.joined_at = joined
     return CourseServer(guild, general, ta, members)
 
 
@@ -240,19 +252,29 @@ class BotRun:
             if log.exists()
         )
 
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None, "the bot was not started"
+        return self.proc.pid
+
     def _syncs(self) -> int:
         path = f"/applications/{self.fd.application_id}/guilds/{self.guild.id}/commands"
         return sum(1 for r in self.fd.requests if r.method == "PUT" and r.path == path and r.status == 200)
 
-    async def start(self, now: str) -> None:
-        """Start the bot with `--now NOW`; return once its commands are synced and it is connected.
-        Raises AssertionError (with its output) if it exits or takes longer than `ready_timeout`."""
+    async def launch(self, now: str) -> asyncio.subprocess.Process:
+        """Start the bot with `--now NOW` and return at once (its output in a log of its own)."""
         assert self.proc is None or self.proc.returncode is not None, "the bot is running already"
-        syncs, ready = self._syncs(), self.fd.ready_count
         log = self.directory / f"bot-{len(self.logs) + 1}.log"
         self.logs.append(log)
         env = clean_env(DISCORD_TOKEN=self.token, DATABASE_URL=self.database.url)
         self.proc = await start_bot(self.config, now, cwd=self.directory, env=env, log=log)
+        return self.proc
+
+    async def start(self, now: str) -> None:
+        """Start the bot with `--now NOW`; return once its commands are synced and it is connected.
+        Raises AssertionError (with its output) if it exits or takes longer than `ready_timeout`."""
+        syncs, ready = self._syncs(), self.fd.ready_count
+        await self.launch(now)
         await self.wait_for(
             lambda: self._syncs() > syncs and self.fd.ready_count > ready and self.fd._conn is not None,
             self.ready_timeout,
@@ -283,17 +305,17 @@ class BotRun:
             self.proc.send_signal(signal.SIGKILL)
         await self.proc.wait()
 
-    async def stop(self) -> None:
-        """SIGTERM; raises AssertionError unless the bot exits 0 within 15 s."""
+    async def stop(self, within: float = 15.0) -> None:
+        """SIGTERM; raises AssertionError unless the bot exits 0 within `within` seconds."""
         assert self.proc is not None and self.proc.returncode is None, self.log_text()[-8000:]
         self.proc.send_signal(signal.SIGTERM)
         try:
-            code = await asyncio.wait_for(self.proc.wait(), 15)
+            code = await asyncio.wait_for(self.proc.wait(), within)
         except TimeoutError:
             self.proc.kill()
             await self.proc.wait()
             raise AssertionError(
-                f"the bot did not stop within 15 s of SIGTERM:\n{self.log_text()[-8000:]}"
+                f"the bot did not stop within {within} s of SIGTERM:\n{self.log_text()[-8000:]}"
             ) from None
         assert code == 0, f"exit code {code}:\n{self.log_text()[-8000:]}"
 
@@ -322,30 +344,58 @@ class CourseRun:
         result = await self.fd.invoke_slash(
             self.server.guild, self.server.general, member, name, options, timeout=timeout
         )
-        assert result.type is not None and not result.late, f"/{name}: no answer in time; {result.rejected}"
+        assert result.type is not None and not result.late, (
+            f"/{name}: no answer in time; {result.rejected}\n{self.bot.log_text()[-4000:]}"
+        )
         return result
+
+    async def click(
+        self,
+        message: dict[str, Any],
+        custom_id: str,
+        member: FakeMember,
+        *,
+        timeout: float = 10.0,  # noqa: ASYNC109
+    ) -> InteractionResult:
+        """`member` presses the component `custom_id` on `message`; raises AssertionError unless the
+        bot answered in time."""
+        result = await self.fd.invoke_component(message, custom_id, member, timeout=timeout)
+        assert result.type is not None and not result.late, (
+            f"{custom_id}: no answer in time; {result.rejected}\n{self.bot.log_text()[-4000:]}"
+        )
+        return result
+
+    def texts(self, where: FakeChannel | FakeMember, needle: str = "") -> list[str]:
+        """The contents of the messages in a channel, or of a member's DMs, that contain `needle`."""
+        from fake_discord import FakeMember
+
+        messages = self.fd.dms(where) if isinstance(where, FakeMember) else self.fd.messages(where)
+        return [m["content"] for m in messages if needle in m["content"]]
 
 
 @asynccontextmanager
 async def running_course(
     directory: Path,
     *,
-    students: int,
+    students: int | Sequence[str],
+    joined: str | None = None,
     backend: str | None = None,
     dm_per_second: float | None = None,
     deadlines: Iterable[Mapping[str, str]] = (),
+    fake: type[FakeDiscord] | None = None,
     **fake_options: Any,
 ) -> AsyncIterator[CourseRun]:
-    """A fake Discord (`fake_options` go to FakeDiscord) with the course's server, a fresh database
-    (see `fresh_database`) and a config for them in `directory`; the bot is not started. At the end a
-    bot still running is killed, the database closed (dropped on PostgreSQL) and the fake stopped."""
+    """A fake Discord (a `fake`, by default FakeDiscord, made with `fake_options`) with the course's
+    server (see `build_course_server`), a fresh database (see `fresh_database`) and a config for them
+    in `directory`; the bot is not started. At the end a bot still running is killed, the database
+    closed (dropped on PostgreSQL) and the fake stopped."""
     from fake_discord import FakeDiscord
 
     token = fake_token()
-    fd = FakeDiscord(token=token, **fake_options)
+    fd = (fake or FakeDiscord)(token=token, **fake_options)
     await fd.start()
     try:
-        server = build_course_server(fd, students)
+        server = build_course_server(fd, students, joined=joined)
         config = directory / "config.toml"
         config.write_text(
             course_config(fd, server.guild, dm_per_second=dm_per_second, deadlines=deadlines),

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import signal
 import socket
 import tomllib
 from collections.abc import AsyncIterator, Callable
@@ -21,13 +20,11 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
-from bot_process import clean_env, fake_token, start_bot, with_discord_section
-from fake_discord import FakeChannel, FakeDiscord, FakeGuild, FakeMember
+from bot_process import CourseRun, running_course
 from prometheus_client.parser import text_string_to_metric_families
 
 in_module_loop = pytest.mark.asyncio(loop_scope="module")  # the loop the shared fixture lives in
 
-ROOT = Path(__file__).resolve().parents[2]
 NOW = "2025-03-10 11:00"
 READY_TIMEOUT = 20.0
 ANSWER_TIMEOUT = 10.0
@@ -56,32 +53,8 @@ def with_http_port(text: str, port: int) -> str:
     return changed
 
 
-def config_text(fd: FakeDiscord, guild: FakeGuild, http_port: int | None) -> str:
-    text = with_discord_section(
-        (ROOT / "config.toml").read_text(encoding="utf-8"),
-        {
-            "guild_id": str(guild.id),
-            "sync_commands": "true",
-            "api_base": f'"{fd.api_base}"',
-            "gateway_url": f'"{fd.gateway_url}"',
-        },
-    )
-    return with_http_port(text, http_port) if http_port is not None else text
-
-
-def build_server(fd: FakeDiscord) -> tuple[FakeGuild, FakeChannel, FakeMember]:
-    guild = fd.add_guild("EECE695D Spring 2025")
-    for name in ("Instructor", "TA", "Student"):
-        fd.add_role(guild, name)
-    general = fd.add_channel(guild, "general")
-    for name in ("announcements", "ta-log", "bot-notices"):
-        fd.add_channel(guild, name)
-    alice = fd.add_member(guild, "alice", roles=["Student"])
-    return guild, general, alice
-
-
-def read_log(path: Path) -> str:
-    return path.read_text(encoding="utf-8", errors="replace")
+def set_http_port(config: Path, port: int) -> None:
+    config.write_text(with_http_port(config.read_text(encoding="utf-8"), port), encoding="utf-8")
 
 
 def listening_ports(pid: int) -> list[int]:
@@ -105,30 +78,13 @@ def listening_ports(pid: int) -> list[int]:
     return sorted(ports)
 
 
-async def stop(proc: asyncio.subprocess.Process, output: Path) -> int:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        return await asyncio.wait_for(proc.wait(), 10)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        pytest.fail(f"the bot did not stop within 10 s of SIGTERM:\n{read_log(output)}")
-
-
 @dataclass
 class Bot:
-    fd: FakeDiscord
-    guild: FakeGuild
-    general: FakeChannel
-    alice: FakeMember
-    proc: asyncio.subprocess.Process
-    output: Path
-    token: str
+    """The course with the bot serving HTTP on `port`, and a client for it."""
+
+    course: CourseRun
     port: int
     http: aiohttp.ClientSession
-
-    def log_text(self) -> str:
-        return read_log(self.output)
 
     @property
     def base(self) -> str:
@@ -169,31 +125,15 @@ def value(families: dict[str, Any], family: str, sample: str, **labels: str) -> 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def bot(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Bot]:
     tmp = tmp_path_factory.mktemp("e2e_health")
-    token = fake_token()
-    fd = FakeDiscord(token=token)
-    await fd.start()
-    guild, general, alice = build_server(fd)
     port = free_port()
-    config = tmp / "config.toml"
-    config.write_text(config_text(fd, guild, port), encoding="utf-8")
-    output = tmp / "bot.log"
-    env = clean_env(DISCORD_TOKEN=token, DATABASE_URL=f"sqlite+aiosqlite:///{tmp / 'course.db'}")
-    proc = await start_bot(config, NOW, cwd=tmp, env=env, log=output)
-    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
-    world = Bot(fd, guild, general, alice, proc, output, token, port, session)
-    try:
-        try:
-            await fd.wait_commands_synced(guild, timeout=READY_TIMEOUT)
-            await fd.wait_ready(timeout=READY_TIMEOUT)
-        except TimeoutError as error:
-            pytest.fail(f"{error}; bot exit code {proc.returncode}, its output:\n{world.log_text()}")
-        yield world
-    finally:
-        await session.close()
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-        await fd.stop()
+    async with (
+        running_course(tmp, students=["alice"]) as course,
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session,
+    ):
+        set_http_port(course.bot.config, port)
+        course.bot.ready_timeout = READY_TIMEOUT
+        await course.bot.start(NOW)
+        yield Bot(course, port, session)
 
 
 @in_module_loop
@@ -209,8 +149,8 @@ async def test_healthz_is_200_with_every_field(bot: Bot) -> None:
     last_run = datetime.fromisoformat(report["dispatcher_last_run"])
     assert last_run.utcoffset() == UTC.utcoffset(None)
     assert last_run.date().isoformat() == "2025-03-10"  # the bot's clock (--now), like sent_at
-    assert f"Serving /healthz and /metrics on http://127.0.0.1:{bot.port}" in bot.log_text()
-    assert listening_ports(bot.proc.pid) == [bot.port]
+    assert f"Serving /healthz and /metrics on http://127.0.0.1:{bot.port}" in bot.course.bot.log_text()
+    assert listening_ports(bot.course.bot.pid) == [bot.port]
 
 
 @in_module_loop
@@ -226,33 +166,35 @@ async def test_metrics_count_a_slash_command(bot: Bot) -> None:
     }
     assert expected <= set(before), sorted(before)
     assert not [s for s in before["coursebot_commands"].samples if s.labels.get("command") == "course"]
-    result = await bot.fd.invoke_slash(bot.guild, bot.general, bot.alice, "course", timeout=ANSWER_TIMEOUT)
+    [alice] = bot.course.server.students
+    result = await bot.course.slash(alice, "course", timeout=ANSWER_TIMEOUT)
     assert result.type == 4 and result.ephemeral
     after = await bot.metrics()
     assert value(after, "coursebot_commands", "coursebot_commands_total", command="course", outcome="ok") == 1
     histogram = "coursebot_command_duration_seconds"
     assert value(after, histogram, f"{histogram}_count", command="course") == 1
     assert value(after, histogram, f"{histogram}_bucket", command="course", le="+Inf") == 1
-    assert str(bot.alice.id) not in str([s.labels for f in after.values() for s in f.samples])
+    assert str(alice.id) not in str([s.labels for f in after.values() for s in f.samples])
 
 
 @in_module_loop
 async def test_healthz_is_503_while_the_gateway_is_down_and_200_once_it_is_back(bot: Bot) -> None:
-    connections = bot.fd.gateway_connections
-    bot.fd.gateway_down = True
+    fd = bot.course.fd
+    connections = fd.gateway_connections
+    fd.gateway_down = True
     status, report = await bot.health_until(
         lambda s, _r: s == 503, DOWN_TIMEOUT, "503 after the gateway dropped the bot"
     )
     assert (report["status"], report["gateway"], report["database"]) == ("down", "disconnected", "ok")
-    await bot.fd.wait_until(lambda: bot.fd.gateway_refused >= 1, DOWN_TIMEOUT, "a refused reconnect")
+    await fd.wait_until(lambda: fd.gateway_refused >= 1, DOWN_TIMEOUT, "a refused reconnect")
     status, report = await bot.healthz()
     assert (status, report["gateway"]) == (503, "disconnected")  # refused: still down
 
-    bot.fd.gateway_down = False
+    fd.gateway_down = False
     status, report = await bot.health_until(lambda s, _r: s == 200, RECONNECT_TIMEOUT, "200 after reconnect")
     assert (report["status"], report["gateway"], report["database"]) == ("ok", "connected", "ok")
-    assert bot.fd.gateway_connections > connections
-    result = await bot.fd.invoke_slash(bot.guild, bot.general, bot.alice, "course", timeout=ANSWER_TIMEOUT)
+    assert fd.gateway_connections > connections
+    result = await bot.course.slash(bot.course.server.students[0], "course", timeout=ANSWER_TIMEOUT)
     assert result.type == 4  # the resumed session works
     families = await bot.metrics()
     assert (
@@ -262,62 +204,33 @@ async def test_healthz_is_503_while_the_gateway_is_down_and_200_once_it_is_back(
 
 @in_module_loop
 async def test_sigterm_stops_the_server_too(bot: Bot) -> None:
-    assert bot.proc.returncode is None, bot.log_text()
-    code = await stop(bot.proc, bot.output)
-    text = bot.log_text()
-    assert code == 0, f"exit code {code}:\n{text}"
-    assert bot.token not in text
+    await bot.course.bot.stop(within=10)  # SIGTERM; it exits 0
+    assert bot.course.bot.token not in bot.course.bot.log_text()
     with pytest.raises(aiohttp.ClientConnectionError):
         await bot.healthz()
 
 
 async def test_port_0_listens_on_nothing(tmp_path: Path) -> None:
-    token = fake_token()
-    async with FakeDiscord(token=token) as fd:
-        guild, _general, _alice = build_server(fd)
-        text = config_text(fd, guild, None)
-        assert tomllib.loads(text)["http"]["port"] == 0  # the default, as shipped
-        config = tmp_path / "config.toml"
-        config.write_text(text, encoding="utf-8")
-        output = tmp_path / "bot.log"
-        env = clean_env(DISCORD_TOKEN=token, DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'course.db'}")
-        proc = await start_bot(config, NOW, cwd=tmp_path, env=env, log=output)
-        try:
-            try:
-                await fd.wait_commands_synced(guild, timeout=READY_TIMEOUT)
-                await fd.wait_ready(timeout=READY_TIMEOUT)
-            except TimeoutError as error:
-                pytest.fail(f"{error}; its output:\n{read_log(output)}")
-            assert listening_ports(proc.pid) == []
-            assert "/healthz" not in read_log(output)
-            assert await stop(proc, output) == 0
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
+    async with running_course(tmp_path, students=["alice"]) as course:
+        assert tomllib.loads(course.bot.config.read_text(encoding="utf-8"))["http"]["port"] == 0  # as shipped
+        course.bot.ready_timeout = READY_TIMEOUT
+        await course.bot.start(NOW)
+        assert listening_ports(course.bot.pid) == []
+        assert "/healthz" not in course.bot.log_text()
+        await course.bot.stop(within=10)
 
 
 async def test_a_port_in_use_stops_start_up_with_one_line(tmp_path: Path) -> None:
-    token = fake_token()
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        async with FakeDiscord(token=token) as fd:
-            guild, _general, _alice = build_server(fd)
-            config = tmp_path / "config.toml"
-            config.write_text(config_text(fd, guild, port), encoding="utf-8")
-            output = tmp_path / "bot.log"
-            env = clean_env(DISCORD_TOKEN=token, DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'course.db'}")
-            proc = await start_bot(config, NOW, cwd=tmp_path, env=env, log=output)
-            try:
-                code = await asyncio.wait_for(proc.wait(), READY_TIMEOUT)
-            finally:
-                if proc.returncode is None:
-                    proc.kill()
-                    await proc.wait()
-            assert fd.commands_for(guild) == []  # it stopped before syncing commands
-    text = read_log(output)
+        async with running_course(tmp_path, students=["alice"]) as course:
+            set_http_port(course.bot.config, port)
+            proc = await course.bot.launch(NOW)
+            code = await asyncio.wait_for(proc.wait(), READY_TIMEOUT)
+            assert course.fd.commands_for(course.server.guild) == []  # it stopped before syncing commands
+            text = course.bot.log_text()
     assert code == 1, f"exit code {code}:\n{text}"
     assert text.strip().splitlines()[-1] == f"[http] port {port} is in use", text
     assert "Traceback" not in text

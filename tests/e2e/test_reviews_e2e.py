@@ -12,7 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from test_crash_promises_e2e import ANSWER_TIMEOUT, Course, make_course
+from bot_process import CourseRun
+from test_crash_promises_e2e import ANSWER_TIMEOUT, make_course
 
 __all__ = ["make_course"]  # the fixture, shared with the crash tests
 
@@ -40,12 +41,12 @@ def form_of(result: Any) -> tuple[list[str], str, list[dict[str, Any]]]:
 
 
 async def test_the_review_form_uses_menus_and_the_bot_checks_what_comes_back(make_course: Any) -> None:
-    course: Course = await make_course(2)
-    presenter, reviewer = course.students
-    await course.start("2025-04-30 12:00")  # the talk day of week 9
-    imported = await course.slash(course.ta, "ta paper import", {"file": ("papers.csv", SAMPLE)})
+    course: CourseRun = await make_course(2)
+    presenter, reviewer = course.server.students
+    await course.bot.start("2025-04-30 12:00")  # the talk day of week 9
+    imported = await course.slash(course.server.ta, "ta paper import", {"file": ("papers.csv", SAMPLE)})
     assert "21 added" in text_of(imported), text_of(imported)
-    assigned = await course.slash(course.ta, "ta paper assign", {"member": presenter, "number": 1})
+    assigned = await course.slash(course.server.ta, "ta paper assign", {"member": presenter, "number": 1})
     assert "paper 1" in text_of(assigned).lower(), text_of(assigned)
 
     shown = await course.slash(reviewer, "review talk", {"paper": 1})
@@ -60,7 +61,7 @@ async def test_the_review_form_uses_menus_and_the_bot_checks_what_comes_back(mak
         shown, {ids[0]: ["4"], ids[1]: ["9"], ids[2]: ["3"], comment: "forged"}, timeout=ANSWER_TIMEOUT
     )
     assert text_of(forged) == "`9` is not a score: use a whole number from 1 to 5.", text_of(forged)
-    assert course.query("SELECT count(*) FROM reviews") == [(0,)]
+    assert await course.database.rows("SELECT count(*) FROM reviews") == [(0,)]
 
     shown = await course.slash(reviewer, "review talk", {"paper": 1})
     ids, comment, _ = form_of(shown)
@@ -75,5 +76,7 @@ async def test_the_review_form_uses_menus_and_the_bot_checks_what_comes_back(mak
     assert [[o["value"] for o in m["options"] if o.get("default")] for m in menus] == [["4"], ["5"], ["3"]]
     edited = await course.fd.submit_modal(shown, {ids[1]: ["2"]}, timeout=ANSWER_TIMEOUT)
     assert text_of(edited) == f"Review of {PAPER_1} updated. You can edit it until Thu 2025-05-01."
-    assert course.query("SELECT score_1, score_2, score_3, comment FROM reviews") == [(4, 2, 3, "Clear.")]
-    await course.stop()
+    assert await course.database.rows("SELECT score_1, score_2, score_3, comment FROM reviews") == [
+        (4, 2, 3, "Clear.")
+    ]
+    await course.bot.stop()

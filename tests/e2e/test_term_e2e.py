@@ -1,6 +1,5 @@
-# ruff: noqa: ASYNC109  (explicit timeout= arguments, like fake_discord.py)
 """End to end, a compressed term: the real `python -m bot run` process against the local fake Discord,
-restarted with a later `--now` to jump in time (the SQLite database persists between runs).
+restarted with a later `--now` to jump in time (the database persists between runs).
 
 The fake behaves like Discord where it matters: a global limit of 50 REST requests/s answered with 429
 and retry_after, nonces honoured, 403 (50007) for a student whose DMs are closed, and interaction
@@ -19,29 +18,23 @@ callbacks refused with 10062 after 3 s. Everything is asserted from what the fak
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
-import os
 import re
-import signal
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
 import pytest_asyncio
-from bot_process import fake_token, start_bot, with_discord_section
-from fake_discord import FakeChannel, FakeDiscord, FakeGuild, FakeMember, InteractionResult
+from bot_process import CourseRun, running_course
 
 ROOT = Path(__file__).resolve().parents[2]
-MANAGE_GUILD = 1 << 5
 START_TIMEOUT = 30.0  # process start to commands synced and READY (generous: CI machines are shared)
 ANSWER_TIMEOUT = 10.0
 OUTBOX_TIMEOUT = 20.0  # the dispatcher waits for on_ready (~2 s after READY), then paces DMs at 5/s
 REMINDER_TIMEOUT = 60.0  # the reminders fall due ~20 s after the third start
 JOINED = "2025-02-24T00:00:00+00:00"  # everyone joined the server before the term
+STUDENTS = ("alice", "bob", "carol", "dave", "erin")
 
 
 def find_custom_id(message: dict[str, Any], pattern: str) -> str:
@@ -61,147 +54,25 @@ def find_custom_id(message: dict[str, Any], pattern: str) -> str:
     return match
 
 
-@dataclass
-class Term:
-    fd: FakeDiscord
-    guild: FakeGuild
-    general: FakeChannel
-    announcements: FakeChannel
-    ta_log: FakeChannel
-    notices: FakeChannel
-    ta: FakeMember
-    students: dict[str, FakeMember]
-    tmp: Path
-    config: Path
-    database: Path
-    token: str
-    proc: asyncio.subprocess.Process | None = None
-    logs: list[Path] = field(default_factory=list)
-
-    def log_text(self) -> str:
-        return "".join(p.read_text(encoding="utf-8", errors="replace") for p in self.logs if p.exists())
-
-    # ---- the process ---------------------------------------------------------------------------
-    async def start(self, now: str) -> None:
-        """Start `coursebot run --now NOW`; wait for its command sync and READY."""
-        assert self.proc is None or self.proc.returncode is not None
-        syncs = self._syncs()
-        ready = self.fd.ready_count
-        env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "DATABASE_URL")}
-        env.update(
-            PYTHONUNBUFFERED="1",
-            DISCORD_TOKEN=self.token,
-            DATABASE_URL=f"sqlite+aiosqlite:///{self.database}",
-        )
-        log = self.tmp / f"bot-{len(self.logs) + 1}.log"
-        self.logs.append(log)
-        self.proc = await start_bot(self.config, now, cwd=self.tmp, env=env, log=log)
-        proc = self.proc
-
-        def up() -> bool:
-            if proc.returncode is not None:
-                raise AssertionError(f"the bot exited with {proc.returncode}:\n{self.log_text()}")
-            return self._syncs() > syncs and self.fd.ready_count > ready and self.fd._conn is not None
-
-        try:
-            await self.fd.wait_until(up, START_TIMEOUT, f"the bot to sync and connect (--now {now})")
-        except TimeoutError as error:
-            pytest.fail(f"{error}; its output:\n{self.log_text()}")
-
-    async def stop(self) -> None:
-        """SIGTERM; the bot must exit 0 within 15 s."""
-        proc = self.proc
-        assert proc is not None and proc.returncode is None, self.log_text()
-        proc.send_signal(signal.SIGTERM)
-        try:
-            code = await asyncio.wait_for(proc.wait(), 15)
-        except TimeoutError:
-            pytest.fail(f"the bot did not stop within 15 s of SIGTERM:\n{self.log_text()}")
-        assert code == 0, f"exit code {code}:\n{self.log_text()}"
-
-    def _syncs(self) -> int:
-        path = re.compile(rf"^/applications/\d+/guilds/{self.guild.id}/commands$")
-        return sum(
-            1 for r in self.fd.requests if r.method == "PUT" and path.match(r.path) and r.status == 200
-        )
-
-    # ---- driving -------------------------------------------------------------------------------
-    async def slash(
-        self, member: FakeMember, name: str, options: dict[str, Any] | None = None
-    ) -> InteractionResult:
-        result = await self.fd.invoke_slash(
-            self.guild, self.general, member, name, options, timeout=ANSWER_TIMEOUT
-        )
-        assert not result.late, f"/{name} was answered after Discord's 3 s deadline"
-        assert result.type is not None, f"/{name}: no answer; {result.rejected}"
-        return result
-
-    async def click(self, message: dict[str, Any], custom_id: str, member: FakeMember) -> InteractionResult:
-        result = await self.fd.invoke_component(message, custom_id, member, timeout=ANSWER_TIMEOUT)
-        assert not result.late and result.type is not None, (custom_id, result.rejected)
-        return result
-
-    async def wait_for(self, what: str, predicate: Any, timeout: float = ANSWER_TIMEOUT) -> None:
-        try:
-            await self.fd.wait_until(predicate, timeout, what)
-        except TimeoutError as error:
-            pytest.fail(f"{error}; bot output:\n{self.log_text()[-6000:]}")
-
-    def texts(self, where: FakeChannel | FakeMember) -> list[str]:
-        messages = self.fd.dms(where) if isinstance(where, FakeMember) else self.fd.messages(where)
-        return [m["content"] for m in messages]
-
-
 @pytest_asyncio.fixture
-async def term(tmp_path: Path) -> AsyncIterator[Term]:
-    token = fake_token()
-    fd = FakeDiscord(token=token, rate_limit_per_second=50, interaction_deadline=3.0)
-    await fd.start()
-    guild = fd.add_guild("EECE695D Spring 2025")
-    for name, permissions in (("Instructor", 0), ("TA", MANAGE_GUILD), ("Student", 0)):
-        fd.add_role(guild, name, permissions=permissions)
-    general = fd.add_channel(guild, "general")
-    announcements = fd.add_channel(guild, "announcements")
-    ta_log = fd.add_channel(guild, "ta-log")
-    notices = fd.add_channel(guild, "bot-notices")
-    fd.add_member(guild, "prof", roles=["Instructor"]).joined_at = JOINED
-    ta = fd.add_member(guild, "ta", roles=["TA"])
-    students = {}
-    for name in ("alice", "bob", "carol", "dave", "erin"):
-        students[name] = fd.add_member(guild, name, roles=["Student"])
-        students[name].joined_at = JOINED
-    fd.dm_closed.add(students["dave"].id)
+async def term(tmp_path: Path) -> AsyncIterator[CourseRun]:
+    async with running_course(
+        tmp_path, students=STUDENTS, joined=JOINED, rate_limit_per_second=50, interaction_deadline=3.0
+    ) as course:
+        course.bot.ready_timeout = START_TIMEOUT
+        course.fd.dm_closed.add(course.server.guild.member("dave").id)
+        yield course
 
-    config_text = with_discord_section(
-        (ROOT / "config.toml").read_text(encoding="utf-8"),
-        {
-            "guild_id": str(guild.id),
-            "sync_commands": "true",
-            "api_base": f'"{fd.api_base}"',
-            "gateway_url": f'"{fd.gateway_url}"',
-        },
+
+async def test_a_compressed_term(term: CourseRun) -> None:
+    fd, guild, ta = term.fd, term.server.guild, term.server.ta
+    alice, bob, carol, dave, erin = term.server.students
+    announcements, ta_log, bot_notices = (
+        guild.channel(n) for n in ("announcements", "ta-log", "bot-notices")
     )
-    config = tmp_path / "config.toml"
-    config.write_text(config_text, encoding="utf-8")
-    world = Term(
-        fd, guild, general, announcements, ta_log, notices, ta, students, tmp_path, config,
-        tmp_path / "course.db", token,
-    )  # fmt: skip
-    try:
-        yield world
-    finally:
-        if world.proc is not None and world.proc.returncode is None:
-            world.proc.kill()
-            await world.proc.wait()
-        await fd.stop()
-
-
-async def test_a_compressed_term(term: Term) -> None:
-    fd = term.fd
-    alice, bob, carol, dave, erin = (term.students[n] for n in ("alice", "bob", "carol", "dave", "erin"))
 
     # ---- 1. Mon 2025-03-10, week 2: paper sign-up is open ---------------------------------------------
-    await term.start("2025-03-10 10:00")
+    await term.bot.start("2025-03-10 10:00")
     for number, member in enumerate((alice, bob, carol, dave, erin), start=1):
         name = member.user.username.title()
         registered = await term.slash(member, "register", {"student_id": f"2025000{number}", "name": name})
@@ -210,7 +81,7 @@ async def test_a_compressed_term(term: Term) -> None:
         )
 
     papers_csv = (ROOT / "data" / "papers.sample.csv").read_bytes()
-    imported = await term.slash(term.ta, "ta paper import", {"file": ("papers.csv", papers_csv)})
+    imported = await term.slash(ta, "ta paper import", {"file": ("papers.csv", papers_csv)})
     assert (imported.content or "").startswith("Imported: 21 added"), imported.content
 
     for member in (alice, bob):
@@ -220,8 +91,10 @@ async def test_a_compressed_term(term: Term) -> None:
     assert "waitlist at position 1" in (waiting.content or ""), waiting.content
     withdrawn = await term.slash(bob, "signup withdraw")
     assert withdrawn.content == "You no longer present paper 4.", withdrawn.content
-    await term.wait_for(
-        "carol's promotion DM", lambda: any("moved up from the waitlist" in t for t in term.texts(carol))
+    await term.bot.wait_for(
+        lambda: any("moved up from the waitlist" in t for t in term.texts(carol)),
+        ANSWER_TIMEOUT,
+        "carol's promotion DM",
     )
     assert any("You now present paper 4" in t for t in term.texts(carol)), term.texts(carol)
 
@@ -231,26 +104,36 @@ async def test_a_compressed_term(term: Term) -> None:
     joined = await term.slash(bob, "group join", {"code": code.group(1)})
     assert (joined.content or "").startswith("You joined group Sparse Squad"), joined.content
     invited = await term.slash(alice, "group invite", {"member": carol})
-    assert invited.content == f"Invitation sent to <@{carol.id}> by DM.", invited.content
-    [invitation] = [m for m in fd.dms(carol) if "invites you to project group Sparse Squad" in m["content"]]
+    assert (invited.content or "").startswith(f"Invitation to <@{carol.id}> is on its way by DM"), (
+        invited.content
+    )
+
+    def invitations() -> list[dict[str, Any]]:
+        return [m for m in fd.dms(carol) if "invites you to project group Sparse Squad" in m["content"]]
+
+    await term.bot.wait_for(
+        lambda: bool(invitations()), ANSWER_TIMEOUT, "carol's invitation DM (through the outbox)"
+    )
+    [invitation] = invitations()
     accepted = await term.click(invitation, find_custom_id(invitation, r"ginvite:\d+:accept"), carol)
     assert accepted.content == "You joined group Sparse Squad.", accepted.content
-    await term.wait_for(
-        "alice told that carol accepted",
+    await term.bot.wait_for(
         lambda: any(f"<@{carol.id}> accepted your invitation" in t for t in term.texts(alice)),
+        ANSWER_TIMEOUT,
+        "alice told that carol accepted",
     )
 
     for member in (alice, dave):
         on = await term.slash(member, "reminders", {"category": "office_hours", "enabled": True})
         assert (on.content or "").startswith("office_hours reminders are now on"), on.content
-    await term.stop()
+    await term.bot.stop()
 
     # ---- 2. Wed 2025-03-12 11:00: a lecture with check-in -------------------------------------------------
-    await term.start("2025-03-12 11:00")
+    await term.bot.start("2025-03-12 11:00")
     status = await term.slash(carol, "signup status")  # the database survived the restart
     assert any("paper 4" in (f.get("value") or "") for f in status.embeds[0]["fields"]), status.embeds
 
-    opened = await term.slash(term.ta, "ta attendance open")
+    opened = await term.slash(ta, "ta attendance open")
     found = re.search(r"Code: `([A-Z0-9]+)`", opened.content or "")
     assert opened.ephemeral and found, opened.content
     checkin_code = found.group(1)
@@ -264,45 +147,44 @@ async def test_a_compressed_term(term: Term) -> None:
     again = await term.slash(alice, "checkin", {"code": checkin_code})
     assert (again.content or "").startswith("You already checked in"), again.content
 
-    closed = await term.slash(term.ta, "ta attendance close")
+    closed = await term.slash(ta, "ta attendance close")
     assert closed.content == "Check-in for Wed 2025-03-12 is closed.", closed.content
-    await term.wait_for(
+    await term.bot.wait_for(
+        lambda: any("Check-in for Wed 2025-03-12 closed: 3 checked in." in t for t in term.texts(ta_log)),
+        ANSWER_TIMEOUT,
         "the close report in ta-log",
-        lambda: any(
-            "Check-in for Wed 2025-03-12 closed: 3 checked in." in t for t in term.texts(term.ta_log)
-        ),
     )
-    await term.wait_for(
-        "erin's absence warning DM and dave's fallback",
+    await term.bot.wait_for(
         lambda: (
             any(t.startswith("Attendance notice: you have 1 absence") for t in term.texts(erin))
             and any(
                 t.startswith(f"<@{dave.id}> (your DMs are closed) Attendance notice")
-                for t in term.texts(term.notices)
+                for t in term.texts(bot_notices)
             )
         ),
         OUTBOX_TIMEOUT,
+        "erin's absence warning DM and dave's fallback",
     )
     assert not any("Attendance notice" in t for m in (alice, bob, carol) for t in term.texts(m))
-    await term.stop()
+    await term.bot.stop()
 
     # ---- 3. Wed 2025-03-19 15:59:40: a deadline ping and the office-hours reminder at 16:00 -----------------
-    await term.start("2025-03-19 15:59:40")
+    await term.bot.start("2025-03-19 15:59:40")
     added = await term.slash(
-        term.ta,
+        ta,
         "ta deadline add",
         {"key": "quiz1", "title": "Quiz 1", "due": "2025-03-19 16:01", "remind": "1m"},
     )
     assert (added.content or "").startswith("Deadline `quiz1`: Quiz 1, due"), added.content
     assert "reminders 1m before" in (added.content or ""), added.content
 
-    role = term.guild.role("Student")
+    role = guild.role("Student")
     office = "☕ Office hours"
     quiz = "⏰ **Quiz 1** is due"
 
     def reminded() -> bool:
-        posts = term.texts(term.announcements)
-        notices = term.texts(term.notices)
+        posts = term.texts(announcements)
+        notices = term.texts(bot_notices)
         return (
             any(t.startswith(f"<@&{role.id}> {office}") for t in posts)
             and any(t.startswith(f"<@&{role.id}> {quiz}") for t in posts)
@@ -312,14 +194,14 @@ async def test_a_compressed_term(term: Term) -> None:
             and any(t.startswith(f"<@{dave.id}> (your DMs are closed) {quiz}") for t in notices)
         )
 
-    await term.wait_for("the 16:00 reminders (deadline and office hours)", reminded, REMINDER_TIMEOUT)
+    await term.bot.wait_for(reminded, REMINDER_TIMEOUT, "the 16:00 reminders (deadline and office hours)")
     for member in (bob, carol, erin):  # only alice and dave turned office-hours reminders on
         assert not any(t.startswith(office) for t in term.texts(member)), term.texts(member)
-    for where in (term.announcements, term.notices, *term.students.values()):
+    for where in (announcements, bot_notices, *term.server.students):
         shown = term.texts(where)
         assert len(shown) == len(set(shown)), f"a message was shown twice in {where}: {shown}"
 
-    exported = await term.slash(term.ta, "ta export")
+    exported = await term.slash(ta, "ta export")
     assert exported.type == 5 and exported.ephemeral, exported.type  # deferred, then the file
     assert exported.content == "Gradebook: 5 students.", exported.content
     [attachment] = exported.original["attachments"] if exported.original else []
@@ -340,11 +222,11 @@ async def test_a_compressed_term(term: Term) -> None:
         assert (row["student_id"], row["name"], row["discord_id"]) == (
             student_id,
             name.title(),
-            str(term.students[name].id),
+            str(guild.member(name).id),
         ), row
         assert (row["lectures_held"], row["present"], row["absent"]) == ("1", present, absent), row
         assert (row["paper_number"], row["group"]) == (paper, group), row
-    await term.stop()
+    await term.bot.stop()
 
     # ---- what Discord saw, over the whole term -------------------------------------------------------
     assert not fd.unknown_requests, fd.unknown_requests
@@ -360,6 +242,6 @@ async def test_a_compressed_term(term: Term) -> None:
     dm_channel = fd._dm_channels[dave.id]
     refused = [r for r in fd.requests if r.path == f"/channels/{dm_channel.id}/messages" and r.status == 403]
     assert len(refused) >= 3, "dave's DMs (warning, office hours, quiz) were refused with 403"
-    text = term.log_text()
+    text = term.bot.log_text()
     assert "Traceback" not in text and " ERROR " not in text, text
-    assert term.token not in text
+    assert term.bot.token not in text

@@ -14,8 +14,8 @@ import pytest
 
 from bot.config import Config
 from bot.db import Database
-from bot.services import Services, papers, reminders, students
-from bot.services.calendar_events import changes, moments, sync
+from bot.services import Services, cache, papers, reminders, students
+from bot.services.calendar_events import SOURCES, moments, sync
 from tests.conftest import ROOT, seoul
 
 SAMPLE = (ROOT / "data" / "papers.sample.csv").read_bytes()
@@ -262,23 +262,28 @@ async def test_the_recorded_rows_survive_a_restart(talk_week: Services, database
         await restarted.db.dispose()
 
 
-async def test_the_change_signal_fires_after_a_commit_only(services: Services) -> None:
+async def test_a_committed_change_of_a_source_wakes_the_sync_once(services: Services) -> None:
     calls: list[str] = []
-    stop = changes.listen(services.db, lambda: calls.append("changed"))
+    stop = cache.listen(services.db, SOURCES, lambda: calls.append("changed"))
     try:
         await reminders.change_office_hours(services, actor_id=TA, day_text="2025-03-12", cancel=True)
         assert calls == ["changed"]
+        await reminders.office_hours_notice(services, actor_id=TA, text="Room moved to 204")
+        assert calls == ["changed"] * 2
         with pytest.raises(RuntimeError):
             async with services.db.write() as session:
-                changes.calendar_changed(services.db, session)
-                changes.calendar_changed(services.db, session)  # marked twice, told once
+                cache.changed(services, session, cache.BOARD)
+                cache.changed(services, session, cache.DEADLINES)  # two sources, told once
                 raise RuntimeError("rolled back")
-        assert calls == ["changed"]
+        assert calls == ["changed"] * 2
         async with services.db.write() as session:
-            changes.calendar_changed(services.db, session)
-            changes.calendar_changed(services.db, session)
-        assert calls == ["changed", "changed"]
+            cache.changed(services, session, cache.BOARD)
+            cache.changed(services, session, cache.DEADLINES)
+        assert calls == ["changed"] * 3
+        async with services.db.write() as session:
+            cache.changed(services, session, cache.TERM_PLAN)  # not a source of the calendar
+        assert calls == ["changed"] * 3
     finally:
         stop()
     await reminders.office_hours_notice(services, actor_id=TA, text="after stop")
-    assert calls == ["changed", "changed"]
+    assert calls == ["changed"] * 3

@@ -39,6 +39,9 @@ def test_every_kind_the_features_plan_is_registered(services: Services) -> None:
         "attendance_warning",
         "welcome",
         "appointment_reminder",
+        "appointment_request",
+        "swap_offer",
+        "group_invite",
     ]
     assert [kind.name for kind in kinds if kind.plan is not None] == [
         "deadline",

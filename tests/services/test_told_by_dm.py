@@ -102,7 +102,7 @@ async def test_the_same_student_promoted_twice_is_told_twice(crowded: Services) 
 async def test_a_swap_answer_is_told_to_the_offerer(crowded: Services) -> None:
     accepted = await papers.offer_swap(crowded, from_id=ALICE, to_id=ERIN)
     declined = await papers.offer_swap(crowded, from_id=FRANK, to_id=BOB)
-    assert await told(crowded) == []  # the offer itself is a DM with buttons, sent by the command
+    assert await told(crowded) == []  # the offer itself is a `swap_offer` row (its DM has buttons)
     await papers.answer_swap(crowded, offer_id=accepted.id, discord_id=ERIN, accept=True)
     await papers.answer_swap(crowded, offer_id=declined.id, discord_id=BOB, accept=False)
     assert await told(crowded) == [

@@ -11,7 +11,8 @@ Rules (under any concurrency): a group never has more than `groups.max_size` mem
 in at most one group; names are unique ignoring case; a locked group changes only through staff.
 Every change runs in one `db.write(GROUPS_LOCK)` transaction and is audited; whoever it must be
 told (the inviter of an answered invitation, a student the staff moved or placed) gets a DM planned in
-the outbox in that transaction.
+the outbox in that transaction; so does the invitee of an invitation (a `group_invite` row, whose
+delivery in the groups cog adds the buttons).
 """
 
 from bot.services.groups.autofill import (
@@ -41,7 +42,15 @@ from bot.services.groups.core import (
     lock_state,
     new_code,
 )
-from bot.services.groups.invites import answer_invite, invite, withdraw_invite
+from bot.services.groups.invites import (
+    INVITE_KIND,
+    answer_invite,
+    invite,
+    invite_id_of,
+    invite_to_deliver,
+    register_kinds,
+    withdraw_invite,
+)
 from bot.services.groups.membership import create, join, leave, set_title
 from bot.services.groups.staff import Move, move, set_discord_ids, set_lock
 
@@ -49,6 +58,7 @@ __all__ = [
     "CODE_ALPHABET",
     "CODE_LENGTH",
     "GROUPS_LOCK",
+    "INVITE_KIND",
     "LOCK_OVERRIDE",
     "NAME_MAX",
     "TITLE_MAX",
@@ -69,6 +79,8 @@ __all__ = [
     "group_of",
     "grouped_students",
     "invite",
+    "invite_id_of",
+    "invite_to_deliver",
     "join",
     "leave",
     "lock_state",
@@ -76,6 +88,7 @@ __all__ = [
     "new_code",
     "plan_autofill",
     "plan_placement",
+    "register_kinds",
     "set_discord_ids",
     "set_lock",
     "set_title",

@@ -7,7 +7,8 @@ holds at most `papers.max_per_student` papers and waits on at most one waitlist;
 come, first served. Every change runs in one `db.write()` transaction that locks the student row(s)
 and then the paper row (the same order everywhere, so PostgreSQL cannot deadlock), and is audited.
 Whoever a change must be told (a promotion from the waitlist, a swap's answer, the staff's assign,
-unassign or removal) gets a DM planned in the outbox in the same transaction.
+unassign or removal) gets a DM planned in the outbox in the same transaction; so does the addressee
+of a swap offer (a `swap_offer` row, whose delivery in the papers cog adds the buttons).
 """
 
 from bot.services.papers.core import (
@@ -48,11 +49,20 @@ from bot.services.papers.staff import (
     set_signup_override,
     unassign,
 )
-from bot.services.papers.swaps import SWAP_HOURS, answer_swap, offer_swap
+from bot.services.papers.swaps import (
+    OFFER_KIND,
+    SWAP_HOURS,
+    answer_swap,
+    offer_id_of,
+    offer_swap,
+    offer_to_deliver,
+    register_kinds,
+)
 
 __all__ = [
     "AUTHORS_MAX",
     "MAX_IMPORT_BYTES",
+    "OFFER_KIND",
     "PAPERS_LOCK",
     "PAPER_COLUMNS",
     "SIGNUP_OVERRIDE",
@@ -74,9 +84,12 @@ __all__ = [
     "check_number",
     "clean_paper",
     "import_papers",
+    "offer_id_of",
     "offer_swap",
+    "offer_to_deliver",
     "paper",
     "parse_papers_csv",
+    "register_kinds",
     "remove_paper",
     "save_paper",
     "set_signup_override",

@@ -1,6 +1,8 @@
 """Swap offers between two presenters: an offer lasts SWAP_HOURS, only its addressee answers it, and
 an acceptance re-checks both holdings and exchanges the papers atomically (the one who offered is
-told the answer by DM, planned with it)."""
+told the answer by DM, planned with it). The offer itself reaches its addressee as a `swap_offer`
+outbox row planned with the offer; its delivery (the papers cog) adds the Accept/Decline buttons,
+and skips an offer answered, cancelled or expired before it could be sent."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from sqlalchemy import select
 from bot.db import audit
 from bot.db.models import Presenter, SwapOffer
 from bot.errors import Conflict, NotAllowed, NotFound
+from bot.notify.kinds import ReminderKind, ReminderKinds
+from bot.notify.outbox import Planned, enqueue
 from bot.services import Services, talks
 from bot.services.papers.core import (
     SwapInfo,
@@ -23,10 +27,38 @@ from bot.services.papers.core import (
 )
 
 SWAP_HOURS = 24
+OFFER_KIND = "swap_offer"
+OFFER_PREFIX = "swap-offer:"
+
+
+def register_kinds(services: Services, kinds: ReminderKinds) -> None:
+    """The offer DM: planned once with the offer, nothing to re-plan (its delivery is the cog's)."""
+    kinds.register(ReminderKind(OFFER_KIND))
+
+
+def offer_text(offer: SwapInfo) -> str:
+    """The DM that brings an offer to its addressee (the buttons are added by the delivery)."""
+    return (
+        f"<@{offer.from_id}> offers to swap papers: you would present paper {offer.from_paper} instead of "
+        f"paper {offer.to_paper}. The offer expires <t:{int(offer.expires_at.timestamp())}:R>."
+    )
+
+
+def offer_id_of(source_key: str) -> int:
+    """The offer of a `swap_offer` outbox row."""
+    return int(source_key.removeprefix(OFFER_PREFIX))
+
+
+async def offer_to_deliver(services: Services, offer_id: int) -> SwapInfo | None:
+    """The offer as it is now, for its DM; None when it is gone."""
+    async with services.db.read() as session:
+        offer = await session.get(SwapOffer, offer_id)
+        return swap_info(offer) if offer is not None else None
 
 
 async def offer_swap(services: Services, *, from_id: int, to_id: int) -> SwapInfo:
-    """Offer `to_id` an exchange of papers; it expires after 24 h.
+    """Offer `to_id` an exchange of papers; it expires after 24 h. The offer's DM is planned in the
+    outbox with it (due now, useless once the offer expires).
 
     Raises Conflict (yourself, either holds no paper, same paper, an open offer already) or
     NotAllowed (sign-up closed).
@@ -77,7 +109,20 @@ async def offer_swap(services: Services, *, from_id: int, to_id: int) -> SwapInf
             offer=offer.id,
             papers=[mine[0], theirs[0]],
         )
-        return swap_info(offer)
+        info = swap_info(offer)
+        await enqueue(
+            session,
+            Planned(
+                f"{OFFER_PREFIX}{offer.id}",
+                OFFER_KIND,
+                "dm",
+                offer_text(info),
+                now,
+                event_at=offer.expires_at,
+                user_id=to_id,
+            ),
+        )
+        return info
 
 
 async def answer_swap(services: Services, *, offer_id: int, discord_id: int, accept: bool) -> SwapInfo:

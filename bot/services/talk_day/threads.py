@@ -192,6 +192,7 @@ async def replan_threads(services: Services, session: AsyncSession) -> ReplanRes
     presenting = set((await session.scalars(select(Presenter.paper_number))).all())
     threads = {row.paper_number: row for row in (await session.scalars(select(TalkThread))).all()}
     lead, keep = timedelta(hours=talks.thread_lead_hours), timedelta(days=talks.archive_after_days)
+    now = services.now()
     wanted: list[Planned] = []
     archives: list[Planned] = []
     for number, slot in sorted(slots.items()):
@@ -201,14 +202,18 @@ async def replan_threads(services: Services, session: AsyncSession) -> ReplanRes
         post = await _post(services, session, number, slots)
         if post is None:
             continue
-        if talks.threads and number in presenting and (row is None or row.thread_id is None):
+        missing = row is None or row.thread_id is None
+        if talks.threads and number in presenting and missing and now < slot.starts_at + keep:
+            # Due at the lead time, or now if that has passed: a thread that could not be made then
+            # (a permission missing, fixed since) is tried again at the next re-plan (a restart, a
+            # change of papers), not given up for good.
             wanted.append(
                 Planned(
                     f"{THREAD_PREFIX}{number}",
                     THREAD_KIND,
                     "thread",
                     post.content,
-                    slot.starts_at - lead,
+                    max(slot.starts_at - lead, now),
                     event_at=slot.starts_at + keep,
                 )
             )
@@ -218,7 +223,6 @@ async def replan_threads(services: Services, session: AsyncSession) -> ReplanRes
             archives.append(
                 Planned(f"{ARCHIVE_PREFIX}{number}", ARCHIVE_KIND, "thread", "", slot.starts_at + keep)
             )
-    now = services.now()
     created = await replan(session, prefix=THREAD_PREFIX, desired=wanted, now=now)
     await replan(session, prefix=ARCHIVE_PREFIX, desired=archives, now=now)
     return created
