@@ -48,14 +48,16 @@ _REST_UNREACHABLE = (aiohttp.ClientError, discord.DiscordServerError, TimeoutErr
 _GATEWAY_UNREACHABLE = (OSError, aiohttp.ClientError, discord.GatewayNotFound, TimeoutError)
 
 
-def freeze_heap(*, collect: bool = True) -> None:
+def freeze_heap(*, collect: bool = True, refreeze: bool = False) -> None:
     """Move every object alive now (modules, config, the cogs, the server's cached members) out of
     the garbage collector's sight: later full collections walk only what was made since, not the whole
-    start-up heap (tens of ms each, several per burst of commands). With `collect`, what was frozen
-    before is collected first (after a new gateway session its cache replaces the old one); without,
-    it costs nothing measurable (for the end of start-up, before the gateway connects)."""
-    if collect:
+    start-up heap (tens of ms each, several per burst of commands). With `collect`, what is not frozen
+    yet is collected first, and with `refreeze` what was frozen before too (after a new gateway
+    session, whose cache replaces the old one); with neither it costs nothing measurable (for the end
+    of start-up, before the gateway connects)."""
+    if refreeze:
         gc.unfreeze()
+    if collect or refreeze:
         gc.collect()
     gc.freeze()
 
@@ -173,6 +175,7 @@ class CourseBot(commands.Bot):
         self._running_handlers: set[asyncio.Task[Any]] = set()  # interaction handlers running now
         self.reported: set[str] = set()  # staff notices already posted in this process (said once)
         self.late_answers = LateAnswers()  # interactions past Discord's deadline, logged in summary
+        self._sessions = 0  # gateway sessions begun (READY) in this process
         self.setup_started = False  # login's errors after this are setup_hook's, not the network's
         # /healthz and /metrics; cogs may add routes to its `app` while they load
         self.http_server: HttpServer | None = None
@@ -277,13 +280,15 @@ class CourseBot(commands.Bot):
     async def on_ready(self) -> None:
         """One line per (re)connection with a new session (discord.py's own gateway lines are off)."""
         log.info("Connected to Discord as %s (%d server(s))", self.user, len(self.guilds))
-        self._freeze_heap()  # the server and its members are cached now
+        # the server and its members are cached now; a later session's cache replaced the first's
+        self._freeze_heap(refreeze=self._sessions > 0)
+        self._sessions += 1
 
-    def _freeze_heap(self, *, collect: bool = True) -> None:
+    def _freeze_heap(self, *, collect: bool = True, refreeze: bool = False) -> None:
         # Only a serving bot: simulations (the sandbox, the tests) make many short-lived bots in one
         # process, and a collection at each start would only slow them down.
         if self.poll_outbox:
-            freeze_heap(collect=collect)
+            freeze_heap(collect=collect, refreeze=refreeze)
 
     async def on_resumed(self) -> None:
         log.info("Reconnected to Discord (session resumed)")

@@ -1,5 +1,6 @@
 """The entry point loads the command line with the garbage collector paused, then runs the command
-with it on again and the loaded modules frozen out of its sight."""
+with it on again and the loaded modules frozen out of its sight; a serving bot freezes its heap again
+once started (bot/app.py `freeze_heap`)."""
 
 from __future__ import annotations
 
@@ -36,3 +37,36 @@ def test_python_dash_m_bot_goes_through_the_same_entry_point() -> None:
     assert done.returncode == 0 and done.stdout.startswith("coursebot "), done.stderr
     loaded = [line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()]
     assert loaded.index("bot.launch") < loaded.index("bot.config")  # the CLI loads after the pause
+
+
+HEAP_PROBE = """
+import gc, weakref
+from bot.app import freeze_heap
+
+class Node:
+    pass
+
+def garbage_cycle():
+    node = Node()
+    node.me = node
+    probe = weakref.ref(node)
+    del node
+    return probe
+
+gc.collect()
+frozen_garbage = garbage_cycle()  # frozen before it is collected (as at the end of setup_hook)
+freeze_heap(collect=False)
+print(frozen_garbage() is not None)
+young = garbage_cycle()
+freeze_heap()  # the first READY: what is new is collected, the frozen heap is left alone
+print(young() is None, frozen_garbage() is not None)
+freeze_heap(refreeze=True)  # a new session: everything is collected, then frozen again
+print(frozen_garbage() is None, gc.get_freeze_count() > 0)
+"""
+
+
+def test_the_heap_is_frozen_collected_young_at_ready_and_whole_after_a_new_session() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", HEAP_PROBE], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert done.stdout.split() == ["True", "True", "True", "True", "True"]
