@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import os
 import platform
-import re
 import signal
 import sys
 import tempfile
@@ -28,44 +27,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
-from bot_process import fake_token, start_bot  # noqa: E402
-from fake_discord import FakeDiscord, FakeGuild  # noqa: E402
+from bot_process import course_config, fake_token, start_bot  # noqa: E402
+from fake_discord import FakeDiscord  # noqa: E402
 
 PLAN_AT = "2025-03-10 10:59"  # the first run stores the ping (due 11:00)...
 SEND_AT = "2025-03-10 11:00"  # ...the second starts at its due time; the deadline is at 12:00
 NEEDLE = "Bench deadline"
 
 
-def config_text(fd: FakeDiscord, guild: FakeGuild, rate: float) -> str:
-    """The repository's config.toml, pointed at the fake, with the DM pace and the bench deadline."""
-    text = (ROOT / "config.toml").read_text(encoding="utf-8")
-    header = re.search(r"^\[discord\][ \t]*(#.*)?$", text, re.MULTILINE)
-    assert header is not None, "config.toml has no [discord] table"
-    following = re.compile(r"^\[", re.MULTILINE).search(text, header.end())
-    end = following.start() if following else len(text)
-    section = text[header.end() : end]
-    values = {
-        "guild_id": str(guild.id),
-        "sync_commands": "true",
-        "api_base": f'"{fd.api_base}"',
-        "gateway_url": f'"{fd.gateway_url}"',
-    }
-    for key, value in values.items():
-        section, count = re.subn(
-            rf"^({re.escape(key)}[ \t]*=[ \t]*)[^#\n]*?([ \t]*(#.*)?)$",
-            lambda m, v=value: f"{m.group(1)}{v}{m.group(2)}",
-            section,
-            flags=re.MULTILINE,
-        )
-        assert count == 1, key
-    text = text[: header.end()] + section + text[end:]
-    text, count = re.subn(
-        r"^dm_per_second[ \t]*=[ \t]*[0-9.]+", f"dm_per_second = {rate}", text, flags=re.MULTILINE
-    )
-    assert count == 1, "dm_per_second"
-    return text + (
-        f'\n[[deadlines]]\nkey = "bench_deadline"\ntitle = "{NEEDLE}"\ndue = "2025-03-10 12:00"\nremind = "1h"\n'
-    )
+BENCH_DEADLINE = {"key": "bench_deadline", "title": NEEDLE, "due": "2025-03-10 12:00", "remind": "1h"}
 
 
 class Bot:
@@ -121,7 +91,9 @@ async def bench(students: int, rate: float, limit: int, keep: bool) -> int:
     fd.add_member(guild, "ta", roles=["TA"])
     members = [fd.add_member(guild, f"student{i:04d}", roles=["Student"]) for i in range(students)]
     config = workdir / "config.toml"
-    config.write_text(config_text(fd, guild, rate), encoding="utf-8")
+    config.write_text(
+        course_config(fd, guild, dm_per_second=rate, deadlines=[BENCH_DEADLINE]), encoding="utf-8"
+    )
     bot = Bot(workdir, config, token)
     try:
         await bot.start(fd, PLAN_AT)
