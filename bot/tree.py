@@ -43,12 +43,32 @@ class AnswerTooLate(app_commands.AppCommandError):
     """An answer not sent because Discord's deadline has passed: Discord would refuse it (10062)."""
 
 
-def expired(interaction: discord.Interaction, now: datetime) -> bool:
-    """True when, by `now` (the system clock), Discord's deadline for the first answer has passed: its
-    id says when Discord made it. An age beyond TRUSTED_AGE says the clocks disagree (ids from a
-    simulated server), not that the bot is late, and is never taken as expired."""
-    age = (now - interaction.created_at).total_seconds()
-    return ANSWER_DEADLINE + CLOCK_ALLOWANCE < age < TRUSTED_AGE
+class AnswerDeadline:
+    """Whether Discord's deadline for an interaction's first answer has passed, by this host's clock
+    (one per bot: its command tree's `deadline`).
+
+    An interaction's id says when Discord made it, by Discord's clock. The smallest age seen so far is
+    taken as how far this host's clock differs from Discord's, plus the network's delay, and taken off
+    every age: a host clock seconds fast or slow does not make every answer look late or none (a
+    first interaction that was itself late only makes the check more lenient: answers are sent, as
+    without it). An age beyond TRUSTED_AGE either way says the clocks disagree entirely (ids from a
+    simulated server) and is never taken as expired."""
+
+    def __init__(self) -> None:
+        self.lead = math.inf  # s: the smallest age seen (our clock's lead over Discord's + the delay)
+
+    def expired(self, interaction: discord.Interaction, now: datetime) -> bool:
+        age = (now - interaction.created_at).total_seconds()
+        if not -TRUSTED_AGE < age < TRUSTED_AGE:
+            return False
+        self.lead = min(self.lead, age)
+        return age - self.lead > ANSWER_DEADLINE + CLOCK_ALLOWANCE
+
+
+def deadline_of(interaction: discord.Interaction) -> AnswerDeadline:
+    """The deadline check of the bot that received `interaction` (a fresh one for another client)."""
+    tree = getattr(interaction.client, "tree", None)
+    return tree.deadline if isinstance(tree, CourseTree) else AnswerDeadline()
 
 
 class LateAnswers:
@@ -111,7 +131,7 @@ async def reply(interaction: discord.Interaction, content: str | None = None, **
     kwargs.setdefault("ephemeral", True)
     if interaction.response.is_done():
         await interaction.followup.send(content or discord.utils.MISSING, **kwargs)
-    elif expired(interaction, system_now()):
+    elif deadline_of(interaction).expired(interaction, system_now()):
         raise AnswerTooLate()
     else:
         await interaction.response.send_message(content, **kwargs)
@@ -149,6 +169,7 @@ class CourseTree(app_commands.CommandTree["CourseBot"]):
 
     def __init__(self, client: CourseBot, *args: Any, **kwargs: Any) -> None:
         super().__init__(client, *args, **kwargs)
+        self.deadline = AnswerDeadline()
         client.add_listener(self._completed, "on_app_command_completion")
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
@@ -156,7 +177,7 @@ class CourseTree(app_commands.CommandTree["CourseBot"]):
         self.client.track_handler()
         if interaction.type is discord.InteractionType.application_command:
             interaction.extras.setdefault(STARTED, time.perf_counter())
-        if expired(interaction, system_now()):  # overloaded: its answer could not arrive any more
+        if self.deadline.expired(interaction, system_now()):  # overloaded: no answer could arrive now
             raise ArrivedTooLate()
         if is_staff_command(interaction):
             if interaction.type is discord.InteractionType.autocomplete:

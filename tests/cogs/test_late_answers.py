@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 import bot.tree
 from bot.db.models import AttendanceRecord
-from bot.tree import AnswerTooLate, LateAnswers, expired
+from bot.tree import AnswerDeadline, AnswerTooLate, LateAnswers
 from tests.cogs.test_attendance_commands import open_checkin
 
 if TYPE_CHECKING:
@@ -36,7 +36,18 @@ def made_at(at: datetime) -> discord.Interaction:
 def test_expired_past_the_deadline_and_its_allowance_unless_the_clocks_disagree(
     age: float, late: bool
 ) -> None:
-    assert expired(made_at(MADE), MADE + timedelta(seconds=age)) is late
+    deadline = AnswerDeadline()
+    assert not deadline.expired(made_at(MADE), MADE + timedelta(seconds=0.05))  # a fresh one first
+    assert deadline.expired(made_at(MADE), MADE + timedelta(seconds=0.05 + age)) is late
+
+
+@pytest.mark.parametrize("lead", [4.0, -2.0], ids=["host-clock-4s-fast", "host-clock-2s-slow"])
+def test_a_host_clock_off_by_seconds_neither_drops_every_answer_nor_none(lead: float) -> None:
+    deadline = AnswerDeadline()
+    off = timedelta(seconds=lead + 0.05)  # the clock's error and the network's delay
+    assert not deadline.expired(made_at(MADE), MADE + off)  # the first interaction after start
+    assert not deadline.expired(made_at(MADE), MADE + off + timedelta(seconds=2.5))
+    assert deadline.expired(made_at(MADE), MADE + off + timedelta(seconds=3.5))
 
 
 def clocks(course: Course, *ages: float) -> Iterator[datetime]:
@@ -62,8 +73,9 @@ async def test_a_check_in_that_reaches_the_bot_after_the_deadline_is_not_run(
     course: Course, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     code = await open_checkin(course)
-    now = clocks(course, 5.0)
+    now = clocks(course, 0.05, 5.0)  # a fresh interaction first (the host's clock is right), then one 5 s old
     monkeypatch.setattr(bot.tree, "system_now", lambda: next(now))
+    await course.members["bob"].slash(course.channel, "course")
     with caplog.at_level(logging.WARNING, logger="bot.tree"):
         result = await course.members["alice"].slash(course.channel, "checkin", code=code)
     assert result.response is None  # nothing sent: Discord would refuse it
