@@ -1,5 +1,5 @@
 """Office hours by appointment: `/appointment request|list` for students and `/ta appointments` for
-the staff. The rules live in bot/services/appointments.py; the buttons in `_views`."""
+the staff. The rules live in bot/services/appointments/; the buttons in `_views`."""
 
 from __future__ import annotations
 

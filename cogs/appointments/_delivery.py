@@ -1,4 +1,4 @@
-"""The Discord side of the appointment request's outbox row (bot/services/appointments.py): the post
+"""The Discord side of the appointment request's outbox row (bot/services/appointments/): the post
 in ta-log with the staff's Accept / Decline / Propose buttons, whose id is recorded on the request
 (for `refresh_post` after a decision). A request decided or cancelled before it could be posted is
 skipped, not posted.

@@ -252,7 +252,7 @@ async def test_a_request_plans_its_post_in_ta_log_in_its_transaction(services: S
 async def test_a_request_rolled_back_plans_nothing(
     services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(appointments, "enqueue", fails_after_planning(outbox.enqueue))
+    monkeypatch.setattr(appointments.requests, "enqueue", fails_after_planning(outbox.enqueue))
     with pytest.raises(RuntimeError):
         await ask(services)
     assert await count(services, Appointment) == 0
