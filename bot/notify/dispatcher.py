@@ -258,7 +258,7 @@ class Dispatcher:
         except discord.Forbidden as error:  # DMs closed (50007) or otherwise refused: the fallback channel
             log.info("DM of notification %s refused (%s); using the fallback channel", row.id, error.code)
             self.bot.metrics.dm_refused()
-            await self._fallback(row)
+            await self.post_in_fallback(row)
             await outbox.mark_sent(
                 services.db,
                 row.id,
@@ -281,15 +281,18 @@ class Dispatcher:
         channel = user.dm_channel or await user.create_dm()
         await channel.send(text[:2000], nonce=nonce, allowed_mentions=discord.AllowedMentions.none())
 
-    async def _fallback(self, row: Claimed) -> None:
+    async def post_in_fallback(self, row: Claimed, *, view: discord.ui.View | None = None) -> None:
+        """Post a DM row that Discord refused in the fallback channel instead, mentioning its
+        addressee, with `view` if given (a delivery's buttons). Raises ChannelMissing (no fallback
+        channel) or discord's errors."""
         channel = self.bot.course_channel(self.bot.config.discord.channels.fallback)
         if channel is None:
             raise ChannelMissing(f"fallback channel {self.bot.config.discord.channels.fallback!r} not found")
-        mention = discord.Object(row.user_id or 0)
-        await _bounded(
-            channel.send(
-                f"<@{row.user_id}> (your DMs are closed) {row.text}"[:2000],
-                nonce=f"{row.nonce}f",
-                allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=[mention]),
-            )
+        text = f"<@{row.user_id}> (your DMs are closed) {row.text}"[:2000]
+        mentions = discord.AllowedMentions(
+            everyone=False, roles=False, users=[discord.Object(row.user_id or 0)]
         )
+        if view is None:
+            await _bounded(channel.send(text, nonce=f"{row.nonce}f", allowed_mentions=mentions))
+        else:
+            await _bounded(channel.send(text, view=view, nonce=f"{row.nonce}f", allowed_mentions=mentions))

@@ -10,10 +10,7 @@ addressee can answer (`papers.answer_swap` refuses everyone else, and the offer 
 
 from __future__ import annotations
 
-import discord
-
 from bot.app import CourseBot
-from bot.notify.dispatcher import ChannelMissing
 from bot.notify.kinds import Undeliverable
 from bot.notify.outbox import Claimed
 from bot.services import papers
@@ -45,16 +42,5 @@ class SwapOfferDelivery:
             raise Undeliverable("the swap offer expired before it could be delivered")
         if await self.bot.send_dm(offer.to_id, row.text, view=swap_view(offer.id), nonce=row.nonce):
             return None
-        reference = self.bot.config.discord.channels.fallback
-        channel = self.bot.course_channel(reference)
-        if channel is None:
-            raise ChannelMissing(f"fallback channel {reference!r} not found")
-        await channel.send(
-            f"<@{offer.to_id}> (your DMs are closed) {row.text}"[:2000],
-            view=swap_view(offer.id),
-            nonce=f"{row.nonce}f",
-            allowed_mentions=discord.AllowedMentions(
-                everyone=False, roles=False, users=[discord.Object(offer.to_id)]
-            ),
-        )
+        await self.bot.dispatcher.post_in_fallback(row, view=swap_view(offer.id))  # row.user_id: to_id
         return FALLBACK_NOTE
