@@ -104,15 +104,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             f"{label}: keyed by {made.key} (map that column to the user's {made.key.lower()})",
             file=sys.stderr,
         )
-    if target is None:
-        sys.stdout.buffer.write(made.data)
-        return EXIT_OK
-    try:
-        target.write_bytes(made.data)
-    except OSError as error:
-        raise StartupError(f"-o {args.output}: cannot be written ({error.strerror})") from None
-    print(f"{args.output}: {made.written} students", file=sys.stderr)
-    return EXIT_OK
+    return _write_export(args, target, made.data, f"{made.written} students")
 
 
 def _export_calendar(args: argparse.Namespace, config: Config, target: Path | None) -> int:
@@ -122,14 +114,20 @@ def _export_calendar(args: argparse.Namespace, config: Config, target: Path | No
     from bot.services import ical
 
     made = asyncio.run(with_services(config, ical.course_calendar))
+    return _write_export(args, target, made.body, f"{made.events} events")
+
+
+def _write_export(args: argparse.Namespace, target: Path | None, data: bytes, summary: str) -> int:
+    """An export's bytes to standard output, or to `-o` with a line saying what it holds. Raises
+    StartupError when the file cannot be written."""
     if target is None:
-        sys.stdout.buffer.write(made.body)
+        sys.stdout.buffer.write(data)
         return EXIT_OK
     try:
-        target.write_bytes(made.body)
+        target.write_bytes(data)
     except OSError as error:
         raise StartupError(f"-o {args.output}: cannot be written ({error.strerror})") from None
-    print(f"{args.output}: {made.events} events", file=sys.stderr)
+    print(f"{args.output}: {summary}", file=sys.stderr)
     return EXIT_OK
 
 
