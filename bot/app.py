@@ -379,21 +379,3 @@ class CourseBot(commands.Bot):
             await channel.send(text[:2000], allowed_mentions=discord.AllowedMentions.none())
         except discord.HTTPException as error:
             log.warning("Could not post to ta-log (%s): %s", error.status, text)
-
-    async def send_dm(
-        self, user_id: int, content: str, *, view: discord.ui.View | None = None, nonce: str | None = None
-    ) -> bool:
-        """DM a member (an outbox delivery passes its row's nonce, so a retry shows once); False when
-        Discord refuses (DMs closed) or the user is unknown. Raises discord's other errors."""
-        try:
-            user = self.get_user(user_id) or await self.fetch_user(user_id)
-            extra: dict[str, Any] = {"view": view} if view is not None else {}
-            if nonce is not None:
-                extra["nonce"] = nonce
-            await user.send(content[:2000], allowed_mentions=discord.AllowedMentions.none(), **extra)
-        except (discord.Forbidden, discord.NotFound) as error:
-            log.info("DM to %s refused", user_id)
-            if isinstance(error, discord.Forbidden):
-                self.metrics.dm_refused()
-            return False
-        return True

@@ -252,20 +252,22 @@ class Dispatcher:
                     )
                     self.bot.metrics.outbox_row("skipped")
                     return
+        attached = self.kinds.buttons(row.kind)
+        view = await attached.buttons(row) if attached is not None else None  # may raise Undeliverable
         await self.pacer.wait()
         try:
-            await _bounded(self._send_dm(row.user_id, row.text, row.nonce))
+            await _bounded(self._send_dm(row.user_id, row.text, row.nonce, view))
         except discord.Forbidden as error:  # DMs closed (50007) or otherwise refused: the fallback channel
             log.info("DM of notification %s refused (%s); using the fallback channel", row.id, error.code)
             self.bot.metrics.dm_refused()
-            await self.post_in_fallback(row)
-            await outbox.mark_sent(
-                services.db,
-                row.id,
-                now=services.now(),
-                fallback=True,
-                note="DMs closed: posted in the fallback channel",
-            )
+            if attached is not None and attached.refused is not None:
+                await attached.refused(row)  # raises Undeliverable: skipped with its reason
+            fallback_view = await attached.buttons(row) if attached is not None else None
+            await self._post_in_fallback(row, view=fallback_view)
+            note = "DMs closed: posted in the fallback channel"
+            if fallback_view is not None:
+                note += " (only the addressee can answer)"
+            await outbox.mark_sent(services.db, row.id, now=services.now(), fallback=True, note=note)
             self.bot.metrics.outbox_row("sent")
             return
         except discord.NotFound:
@@ -276,12 +278,16 @@ class Dispatcher:
         await outbox.mark_sent(services.db, row.id, now=services.now())
         self.bot.metrics.outbox_row("sent")
 
-    async def _send_dm(self, user_id: int, text: str, nonce: str) -> None:
+    async def _send_dm(self, user_id: int, text: str, nonce: str, view: discord.ui.View | None) -> None:
         user = self.bot.get_user(user_id) or await self.bot.fetch_user(user_id)
         channel = user.dm_channel or await user.create_dm()
-        await channel.send(text[:2000], nonce=nonce, allowed_mentions=discord.AllowedMentions.none())
+        mentions = discord.AllowedMentions.none()
+        if view is None:
+            await channel.send(text[:2000], nonce=nonce, allowed_mentions=mentions)
+        else:
+            await channel.send(text[:2000], view=view, nonce=nonce, allowed_mentions=mentions)
 
-    async def post_in_fallback(self, row: Claimed, *, view: discord.ui.View | None = None) -> None:
+    async def _post_in_fallback(self, row: Claimed, *, view: discord.ui.View | None = None) -> None:
         """Post a DM row that Discord refused in the fallback channel instead, mentioning its
         addressee, with `view` if given (a delivery's buttons). Raises ChannelMissing (no fallback
         channel) or discord's errors."""

@@ -4,6 +4,8 @@ in one transaction, and a kind's recipient filter narrows a `dm_all` fan-out."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -76,6 +78,22 @@ async def test_a_delivery_is_attached_only_to_a_registered_kind() -> None:
     )
     with pytest.raises(KeyError, match="'nobody' is not registered"):
         kinds.attach_delivery("nobody", deliver)
+
+
+async def test_buttons_are_attached_only_to_a_registered_kind() -> None:
+    kinds = ReminderKinds()
+    kinds.register(ReminderKind("swap_offer"))
+
+    async def buttons(row: Claimed) -> Any:
+        return f"buttons of {row.source_key}"
+
+    assert kinds.buttons("swap_offer") is None
+    kinds.attach_buttons("swap_offer", buttons)
+    attached = kinds.buttons("swap_offer")
+    assert attached is not None and attached.refused is None
+    assert await attached.buttons(claimed("swap_offer", "swap-offer:1")) == "buttons of swap-offer:1"
+    with pytest.raises(KeyError, match="'nobody' is not registered"):
+        kinds.attach_buttons("nobody", buttons)
 
 
 async def test_without_a_filter_every_candidate_gets_the_row() -> None:
