@@ -35,7 +35,7 @@ class CalendarCog(FeatureCog):
         self.events.start()
 
     async def cog_unload(self) -> None:
-        self.events.stop()
+        await self.events.stop()
 
     # ---- /calendar --------------------------------------------------------------------------------
     @app_commands.command(

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 JOB_ID, DAILY_JOB_ID = "calendar-sync", "calendar-sync-daily"
 CHANGE_DELAY_SECONDS = 1.0  # a burst of changes (an import, a swap) becomes one run
 PACE_SECONDS = 0.25  # between two writes to Discord: well under its limits for one server
+STOP_SECONDS = 5.0  # how long shutdown waits for a sync in progress
 NO_PERMISSION = "calendar-events-forbidden"
 
 
@@ -67,7 +68,9 @@ class ScheduledEventsSync:
         self._arm_daily()
         self.wake(0.0)
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
+        """No more runs; a run in progress finishes (at most STOP_SECONDS), so what it changed on
+        Discord is recorded and a restart does not redo it."""
         self._stopping = True
         if self._stop_listening is not None:
             self._stop_listening()
@@ -76,6 +79,12 @@ class ScheduledEventsSync:
             job = self.bot.scheduler.get_job(job_id)
             if job is not None:
                 job.remove()
+        try:
+            await asyncio.wait_for(self._lock.acquire(), STOP_SECONDS)
+        except TimeoutError:
+            log.warning("Stopped while the Scheduled Events sync was still running; the next start redoes it")
+        else:
+            self._lock.release()
 
     def wake(self, delay: float) -> None:
         """Run `delay` seconds from now (an earlier wake-up wins). In a simulation (no outbox

@@ -5,6 +5,7 @@ ta-log line."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 
 from bot.config import Config
 from bot.services import papers, reminders
+from bot.services.calendar_events import sync
 from tests.cogs.conftest import GUILD_ID, Course, reply_of, reply_text
 from tests.conftest import ROOT, seoul
 
@@ -132,3 +134,38 @@ async def test_without_manage_events_the_staff_are_told_once(course: Course) -> 
     assert reply_of(result).attachments and "http" not in reply_text(result)  # no feeds on this server
     renewed = await course.members["alice"].slash(course.channel, "calendar", new_link=True)
     assert "Subscription links are off on this server" in reply_text(renewed)
+
+
+async def test_shutdown_lets_a_sync_in_progress_record_what_it_did(
+    course: Course, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sync that has changed an event on Discord when the bot stops still records it, so the next
+    start does not redo it."""
+    services = course.bot.services
+    events = cog(course).events
+    events.pace = 0
+    await events.run()  # the start-up state
+    await reminders.change_office_hours(
+        services, actor_id=course.members["ta"].id, day_text="2025-03-12", cancel=True
+    )
+    carried_out, go_on = asyncio.Event(), asyncio.Event()
+    carry_out = events._carry_out
+
+    async def held(*args: Any) -> int | None:
+        event_id = await carry_out(*args)  # Discord has the change now
+        carried_out.set()
+        await go_on.wait()
+        return event_id
+
+    monkeypatch.setattr(events, "_carry_out", held)
+    running = asyncio.create_task(events.run())
+    await carried_out.wait()
+    stopping = asyncio.create_task(events.stop())
+    await asyncio.sleep(0.05)
+    assert not stopping.done()  # it waits for the run
+    go_on.set()
+    done = await running
+    await stopping
+    assert len(done) == 1
+    kept = {k.key: k for k in await sync.kept_events(services)}
+    assert done[0].key in kept
